@@ -1,0 +1,161 @@
+package broker
+
+import "testing"
+
+func testMsg(payload int) *Msg {
+	return newMsg(&msgFields{topic: []byte("t"), payload: make([]byte, payload)})
+}
+
+func TestQueueFIFO(t *testing.T) {
+	var q sessionQueue
+	msgs := make([]*Msg, 200)
+	for i := range msgs {
+		msgs[i] = testMsg(i)
+		if !q.push(delivery{m: msgs[i], qos: 1}) {
+			t.Fatalf("unbounded queue refused message %d", i)
+		}
+	}
+	for i := range msgs {
+		d, ok := q.pop()
+		if !ok || d.m != msgs[i] {
+			t.Fatalf("pop %d: got %p ok=%v, want %p", i, d.m, ok, msgs[i])
+		}
+	}
+	if _, ok := q.pop(); ok || q.len() != 0 || q.bytes != 0 {
+		t.Fatalf("queue not empty after popping all: len=%d bytes=%d", q.len(), q.bytes)
+	}
+}
+
+func TestQueueDropPolicy(t *testing.T) {
+	q := sessionQueue{maxMsgs: 3}
+	a0, b1, c0, d1, e1, f0 := testMsg(1), testMsg(1), testMsg(1), testMsg(1), testMsg(1), testMsg(1)
+	q.push(delivery{m: a0, qos: 0})
+	q.push(delivery{m: b1, qos: 1})
+	q.push(delivery{m: c0, qos: 0})
+	// Full: a QoS 1 message evicts the oldest QoS 0 (a0).
+	if !q.push(delivery{m: d1, qos: 1}) {
+		t.Fatal("QoS 1 refused while a QoS 0 message could be evicted")
+	}
+	// Full: QoS 0 incoming is dropped.
+	if q.push(delivery{m: f0, qos: 0}) {
+		t.Fatal("QoS 0 queued into a full queue")
+	}
+	// Evicts c0.
+	if !q.push(delivery{m: e1, qos: 1}) {
+		t.Fatal("QoS 1 refused while c0 could be evicted")
+	}
+	// No QoS 0 left: the newest is dropped.
+	if q.push(delivery{m: testMsg(1), qos: 2}) {
+		t.Fatal("QoS 2 queued into a queue full of QoS 1")
+	}
+	if q.dropped != 4 {
+		t.Fatalf("dropped = %d, want 4", q.dropped)
+	}
+	for _, want := range []*Msg{b1, d1, e1} {
+		d, ok := q.pop()
+		if !ok || d.m != want {
+			t.Fatalf("got %p, want %p", d.m, want)
+		}
+	}
+}
+
+func TestQueueByteBound(t *testing.T) {
+	one := testMsg(100).size()
+	q := sessionQueue{maxBytes: int64(2 * one)}
+	for i := 0; i < 2; i++ {
+		if !q.push(delivery{m: testMsg(100), qos: 1}) {
+			t.Fatalf("message %d refused below the byte bound", i)
+		}
+	}
+	if q.push(delivery{m: testMsg(100), qos: 1}) {
+		t.Fatal("message queued beyond the byte bound")
+	}
+	// A single message larger than the bound is still admitted into an empty
+	// queue, so that a big message is not undeliverable.
+	q.clear()
+	if !q.push(delivery{m: testMsg(10 * one), qos: 1}) {
+		t.Fatal("big message refused by an empty queue")
+	}
+}
+
+func TestQueuePushFront(t *testing.T) {
+	var q sessionQueue
+	a, b, c := testMsg(1), testMsg(1), testMsg(1)
+	q.push(delivery{m: b})
+	q.push(delivery{m: c})
+	q.pushFront(delivery{m: a})
+	for _, want := range []*Msg{a, b, c} {
+		if d, _ := q.pop(); d.m != want {
+			t.Fatalf("got %p, want %p", d.m, want)
+		}
+	}
+}
+
+func TestInflightWindowAndIDs(t *testing.T) {
+	f := inflightOut{receiveMax: 3}
+	var pids []uint16
+	for i := 0; i < 3; i++ {
+		pid := f.add(delivery{m: testMsg(1), qos: 1})
+		if pid == 0 {
+			t.Fatalf("add %d refused inside the window", i)
+		}
+		pids = append(pids, pid)
+	}
+	if f.add(delivery{m: testMsg(1), qos: 1}) != 0 {
+		t.Fatal("add beyond the receive maximum succeeded")
+	}
+	if !f.remove(pids[1]) || f.remove(pids[1]) {
+		t.Fatal("remove: want true once, then false")
+	}
+	if f.entries[0].pid != pids[0] || f.entries[1].pid != pids[2] {
+		t.Fatal("remove did not keep send order")
+	}
+	// Wrap-around never yields 0 nor an identifier in use.
+	f.nextPID = 65534
+	seen := map[uint16]bool{pids[0]: true, pids[2]: true}
+	f.remove(pids[0])
+	delete(seen, pids[0])
+	for i := 0; i < 2; i++ {
+		pid := f.add(delivery{m: testMsg(1), qos: 2})
+		if pid == 0 || seen[pid] {
+			t.Fatalf("bad identifier %d after wrap", pid)
+		}
+		seen[pid] = true
+		f.remove(pid)
+		delete(seen, pid)
+	}
+}
+
+func TestInflightPubrec(t *testing.T) {
+	f := inflightOut{receiveMax: 2}
+	p1 := f.add(delivery{m: testMsg(1), qos: 1})
+	p2 := f.add(delivery{m: testMsg(1), qos: 2})
+	if f.pubrec(p1) {
+		t.Fatal("PUBREC accepted for a QoS 1 message")
+	}
+	if !f.pubrec(p2) || f.entries[f.find(p2)].state != awaitingPubcomp {
+		t.Fatal("PUBREC did not move the QoS 2 entry on")
+	}
+}
+
+func TestQoS2In(t *testing.T) {
+	var q qos2In
+	if !q.add(7) || q.add(7) || !q.has(7) {
+		t.Fatal("add/has")
+	}
+	if !q.release(7) || q.release(7) || q.has(7) {
+		t.Fatal("release")
+	}
+}
+
+func TestMsgCopiesOnce(t *testing.T) {
+	topic, payload := []byte("a/b"), []byte("hello")
+	m := newMsg(&msgFields{topic: topic, payload: payload, contentType: []byte("text")})
+	topic[0], payload[0] = 'x', 'x'
+	if string(m.Topic) != "a/b" || string(m.Payload) != "hello" || string(m.ContentType) != "text" {
+		t.Fatalf("Msg aliases its input: %q %q %q", m.Topic, m.Payload, m.ContentType)
+	}
+	if m.ResponseTopic != nil {
+		t.Fatal("absent property became present")
+	}
+}
