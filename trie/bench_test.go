@@ -3,6 +3,7 @@ package trie
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -180,6 +181,34 @@ func BenchmarkRetainedMatch(b *testing.B) {
 				r.Match(filter, func(string, *msg) bool { n++; return true })
 			}
 			b.ReportMetric(float64(n)/float64(b.N), "msgs/op")
+		})
+	}
+}
+
+// BenchmarkIndexMemory builds an index of 10k or 1M subscriptions from
+// benchFilters per iteration and reports the live heap it holds per
+// subscription (B/sub) and the build time per subscription (ns/sub, which
+// includes the two forced garbage collections around each build).
+func BenchmarkIndexMemory(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("subs=%d", n), func(b *testing.B) {
+			filters := benchFilters(n)
+			var perSub float64
+			for b.Loop() {
+				runtime.GC()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				x := NewIndex[int]()
+				for i, f := range filters {
+					x.Subscribe(f, i, SubOptions{})
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				perSub = float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
+				runtime.KeepAlive(x)
+			}
+			b.ReportMetric(perSub, "B/sub")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/sub")
 		})
 	}
 }

@@ -1,4 +1,54 @@
 // Package trie holds the subscription index and the retained-message store,
 // shared by every event loop: sharded by first topic level, an RWMutex per shard,
 // generic over the subscriber type so that it never imports the broker.
+//
+// # Index
+//
+// Index[S] maps topic filters to subscribers. A filter is split on '/' into
+// levels; each shard is a tree of levels whose nodes have literal children
+// (a short slice while there are at most 8, then a map), a "+" child and a
+// "#" child. A filter lives in the shard of its first level, or in the wild
+// shard when its first level is "+" or "#". Match takes the read lock of the
+// topic's first-level shard, then (unless the topic starts with '$',
+// [MQTT-4.7.2-1]) the wild shard's, one at a time, and copies what matched
+// into the caller's slice. Level look-ups index maps with m[string(b)], so a
+// match allocates nothing once the caller's slice has grown.
+//
+// Shared subscriptions ($share/{group}/{filter}) are stored at their filter's
+// node as groups of members with a round-robin cursor. Match picks one member
+// per matching group: with a nil avail callback it picks under the read lock;
+// otherwise it copies the group's members in round-robin order and lets avail
+// choose after every lock is released.
+//
+// # Retained
+//
+// Retained[M] keeps one message per topic. Each of its shards (same hash of
+// the first level) has a map from topic to message for Set, Delete and Get,
+// and a level tree for Match with wildcards. Match copies the hits of one
+// shard under its read lock and calls back with the lock released.
+//
+// # Locks
+//
+// Every shard has one sync.RWMutex; no code path holds two, and none calls
+// out (avail, the Retained.Match callback) while holding one. Counters are
+// atomics outside the locks, so Count and Bytes may briefly disagree with a
+// concurrent walk.
+//
+// # Decisions beyond DESIGN.md
+//
+//   - Match.Filter is the filter as subscribed, "$share/g/f" included, so it
+//     is the key the broker passes back to Unsubscribe; Match.Group is "g".
+//   - UnsubscribeAll takes the subscriber's filters from the broker (which
+//     keeps them in the session anyway) instead of a reverse index, which
+//     would cost memory on every subscription.
+//   - When avail rejects every member of a group, the member whose turn it is
+//     is still reported: the broker queues for it rather than losing the
+//     message.
+//   - The Index and Retained do not validate filters or topics; the broker
+//     does that with the mqtt package. Nothing they are given makes them
+//     panic.
+//   - Publishes to one first level ("devices/...") all read-lock the same
+//     shard. Reads do not block each other, but the RLock's atomic add is a
+//     shared cache line; BenchmarkMatchParallel measures it, and the per-loop
+//     match cache of research/architecture.md 5.4 is the planned remedy.
 package trie
