@@ -110,7 +110,7 @@ func TestSixDisambiguation(t *testing.T) {
 func TestLoadErrors(t *testing.T) {
 	const good = "ok:$7$101$uXzmn9NZpixx9p/M$M6SCl1552yzttRQs/mGM/9OhWMlYTMrxT9qiI4HBZ2lWsXXvgL8tJTh0Xpy0Y0+5YHPsV9sA2ZuU74D7Ocrzzg==\n"
 	cases := []struct {
-		name, line string
+		name, line  string
 		unsupported bool
 	}{
 		{"plaintext", "u:plainpassword", true},
