@@ -216,6 +216,9 @@ func (n *rnode[M]) collect(filter string, start int, atRoot bool, hits []retaine
 	level, next, last := nextLevel(filter, start)
 	switch level {
 	case "#":
+		if !last {
+			break // "#" must be the last level [MQTT-4.7.1-2]; this filter matches nothing
+		}
 		// "#" matches the parent level too: "a/#" matches "a"
 		// [MQTT-4.7.1-2]; a shard root is no topic and holds no message.
 		if n.msg != nil {
