@@ -484,3 +484,35 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+func TestDeepFilters(t *testing.T) {
+	// More levels than the on-stack path buffers of Unsubscribe and Delete.
+	deep := strings.Repeat("l/", 40) + "end"
+	x := NewIndex[int]()
+	for _, f := range []string{deep, strings.Repeat("+/", 40) + "#", strings.Repeat("l/", 20) + "#"} {
+		x.Subscribe(f, 1, SubOptions{})
+	}
+	if got := x.Match([]byte(deep), nil, nil); len(got) != 3 {
+		t.Fatalf("deep topic: %d matches, want 3", len(got))
+	}
+	for _, f := range []string{deep, strings.Repeat("+/", 40) + "#", strings.Repeat("l/", 20) + "#"} {
+		if !x.Unsubscribe(f, 1) {
+			t.Fatalf("Unsubscribe(%q): not found", f)
+		}
+	}
+	assertIndexEmpty(t, x)
+
+	r := NewRetained[int]()
+	r.Set(deep, 1, 1)
+	r.Set(deep+"/more", 2, 1)
+	if !r.Delete(deep) {
+		t.Fatal("Delete(deep): not found")
+	}
+	if _, ok := r.Get(deep + "/more"); !ok {
+		t.Fatal("deleting a parent topic lost its child")
+	}
+	if !r.Delete(deep + "/more") {
+		t.Fatal("Delete(deep/more): not found")
+	}
+	assertRetainedEmpty(t, r)
+}
