@@ -10,8 +10,9 @@ const sharePrefix = "$share/"
 // 3.1.1, [MQTT-3.3.2-2]), well-formed UTF-8 without U+0000 and without the
 // control characters and non-characters 5.0 lets a receiver refuse. The
 // empty name that 5.0 allows with a Topic Alias is DecodePublish's business,
-// not this function's. It returns nil or an *Error with reason
-// TopicNameInvalid, allocating only on failure. The rules are the same for
+// not this function's. It returns nil or an *Error: reason TopicNameInvalid
+// for an empty name or a wildcard, MalformedPacket for bad UTF-8 (a format
+// error, not a name the receiver declines). It allocates only on failure. The rules are the same for
 // every version; version is accepted for symmetry and future use.
 func ValidTopicName(t []byte, version byte) error {
 	if len(t) == 0 {
@@ -32,7 +33,9 @@ func ValidTopicName(t []byte, version byte) error {
 }
 
 // topicUTF8 runs the strict UTF-8 check on the tail of a topic that the ASCII
-// fast path could not clear, and maps a failure to reason rc.
+// fast path could not clear. Ill-formed UTF-8, U+0000 and the code points 5.0
+// lets a receiver refuse make the packet malformed; a wildcard found in a
+// topic name (rc TopicNameInvalid) gives rc.
 func topicUTF8(t []byte, rc ReasonCode) error {
 	switch utf8Check(t, true) {
 	case utf8OK:
@@ -41,11 +44,11 @@ func topicUTF8(t []byte, rc ReasonCode) error {
 		}
 		return nil
 	case utf8Null:
-		return perr(0, rc, "MQTT-4.7.3-2", "topic contains U+0000") // [MQTT-4.7.3-2] [MQTT-1.5.4-2]
+		return perr(0, MalformedPacket, "MQTT-4.7.3-2", "topic contains U+0000") // [MQTT-4.7.3-2] [MQTT-1.5.4-2]
 	case utf8Disallowed:
-		return perr(0, rc, "", "topic contains a control character or non-character") // 5.0 section 1.5.4
+		return perr(0, MalformedPacket, "", "topic contains a control character or non-character") // 5.0 section 1.5.4: MAY treat as malformed
 	default:
-		return perr(0, rc, "MQTT-1.5.4-1", "topic is not well-formed UTF-8") // [MQTT-1.5.4-1]
+		return perr(0, MalformedPacket, "MQTT-1.5.4-1", "topic is not well-formed UTF-8") // [MQTT-1.5.4-1] [MQTT-1.5.3-1]
 	}
 }
 
@@ -56,8 +59,9 @@ func topicUTF8(t []byte, rc ReasonCode) error {
 // U+0000, control characters or non-characters; and, for a filter starting
 // with "$share/", the shared-subscription syntax of ParseShared. The $share
 // syntax is checked in every version so that the subscription index never
-// sees a malformed group. It returns nil or an *Error with reason
-// TopicFilterInvalid, allocating only on failure.
+// sees a malformed group. It returns nil or an *Error: reason
+// TopicFilterInvalid for misplaced wildcards, emptiness or a bad share name,
+// MalformedPacket for bad UTF-8. It allocates only on failure.
 func ValidTopicFilter(f []byte, version byte) error {
 	if bytes.HasPrefix(f, []byte(sharePrefix)) {
 		_, _, _, err := ParseShared(f)
