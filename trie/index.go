@@ -29,11 +29,16 @@ type Index[S comparable] struct {
 	count  atomic.Int64
 }
 
-// indexShard is one lock and the filter tree below it.
+// indexShard is one lock, the filters without wildcards keyed by the whole
+// filter, and the tree of the filters with wildcards.
 type indexShard[S comparable] struct {
-	mu   sync.RWMutex
-	root node[S]
-	_    [cacheLine]byte // keep neighbouring shards' lock words apart
+	mu sync.RWMutex
+	// exact holds the filters without "+" or "#": most of a device fleet's
+	// subscriptions. One map look-up by the whole topic finds them, and the
+	// tree stays small, so a match touches fewer cache lines.
+	exact map[string]*leaf[S]
+	root  node[S]
+	_     [cacheLine]byte // keep neighbouring shards' lock words apart
 }
 
 // node is one filter level. The root of a shard stands for the empty prefix.
@@ -88,24 +93,52 @@ func (x *Index[S]) Subscribe(filter string, s S, o SubOptions) (replaced bool) {
 	group, f := splitShare(filter)
 	sh := x.shardFor(f)
 	sh.mu.Lock()
-	n, own := sh.root.descend(f, filter)
-	if n.leaf == nil {
-		if own == "" {
-			own = strings.Clone(filter)
+	var l *leaf[S]
+	if hasWildcard(f) {
+		n, own := sh.root.descend(f, filter)
+		if n.leaf == nil {
+			if own == "" {
+				own = strings.Clone(filter)
+			}
+			_, ownF := splitShare(own)
+			n.leaf = &leaf[S]{filter: ownF}
 		}
-		_, ownF := splitShare(own)
-		n.leaf = &leaf[S]{filter: ownF}
+		l = n.leaf
+	} else {
+		l = sh.exact[f]
+		if l == nil {
+			if sh.exact == nil {
+				sh.exact = make(map[string]*leaf[S])
+			}
+			_, ownF := splitShare(strings.Clone(filter))
+			l = &leaf[S]{filter: ownF}
+			sh.exact[ownF] = l
+		}
 	}
 	if group == "" {
-		replaced = n.leaf.add(s, o)
+		replaced = l.add(s, o)
 	} else {
-		replaced = n.leaf.addMember(group, filter, s, o)
+		replaced = l.addMember(group, filter, s, o)
 	}
 	sh.mu.Unlock()
 	if !replaced {
 		x.count.Add(1)
 	}
 	return replaced
+}
+
+// hasWildcard reports whether a filter has a "+" or "#" level.
+func hasWildcard(f string) bool {
+	for start := 0; ; {
+		level, next, last := nextLevel(f, start)
+		if isWildcardLevel(level) {
+			return true
+		}
+		if last {
+			return false
+		}
+		start = next
+	}
 }
 
 // descend walks f from n, creating missing nodes. full is the whole filter
@@ -230,6 +263,23 @@ func (x *Index[S]) Unsubscribe(filter string, s S) (existed bool) {
 	group, f := splitShare(filter)
 	sh := x.shardFor(f)
 	sh.mu.Lock()
+	if !hasWildcard(f) {
+		if l := sh.exact[f]; l != nil {
+			if group == "" {
+				existed = l.remove(s)
+			} else {
+				existed = l.removeMember(group, s)
+			}
+			if existed && l.empty() {
+				delete(sh.exact, f)
+			}
+		}
+		sh.mu.Unlock()
+		if existed {
+			x.count.Add(-1)
+		}
+		return existed
+	}
 	var buf [16]step[S]
 	path := buf[:0]
 	n := &sh.root
@@ -331,6 +381,9 @@ func (x *Index[S]) Match(topic []byte, dst []Match[S], avail func(S) bool) []Mat
 	m := matcher[S]{topic: topic, dst: dst, pickNow: avail == nil}
 	sh := &x.shards[shardOf(firstLevel(topic))]
 	sh.mu.RLock()
+	if l := sh.exact[string(topic)]; l != nil {
+		m.appendLeaf(l)
+	}
 	m.walk(&sh.root, 0, false)
 	sh.mu.RUnlock()
 	if topic[0] != '$' { // [MQTT-4.7.2-1]

@@ -222,6 +222,9 @@ func TestUnsubscribeAllAndPruning(t *testing.T) {
 func assertIndexEmpty[S comparable](t *testing.T, x *Index[S]) {
 	t.Helper()
 	for i := range x.shards {
+		if len(x.shards[i].exact) != 0 {
+			t.Fatalf("shard %d holds %d exact filters", i, len(x.shards[i].exact))
+		}
 		if r := &x.shards[i].root; !r.empty() {
 			t.Fatalf("shard %d not empty: %d children", i, r.kids.len())
 		}
