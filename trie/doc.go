@@ -10,9 +10,10 @@
 // filter (one look-up by the whole topic finds them all); a filter with
 // wildcards is kept in a tree of levels whose nodes have literal children (a
 // short slice while there are at most 8, then a map), a "+" child and a "#"
-// child. Keeping exact filters out of the tree cut match time at 1M
-// subscriptions by about a third and memory from 225 to 165 bytes per
-// subscription (BenchmarkMatch, BenchmarkIndexMemory). Match takes the read
+// child. Keeping exact filters out of the tree saves the dependent node
+// loads of an exact match and cut memory from 225 to 165 bytes per
+// subscription (BenchmarkIndexMemory); its effect on BenchmarkMatch was
+// within the noise of the shared machine it was measured on. Match takes the read
 // lock of the topic's first-level shard, then (unless the topic starts with
 // '$', [MQTT-4.7.2-1]) the wild shard's, one at a time, and copies what
 // matched into the caller's slice. Level look-ups index maps with m[string(b)], so a
