@@ -419,3 +419,49 @@ func TestEncoderEdgeCases(t *testing.T) {
 		t.Errorf("large PUBLISH round trip: %v", err)
 	}
 }
+
+func TestClonePublish(t *testing.T) {
+	raw := append([]byte(nil), publish5...)
+	var p Publish
+	if err := DecodePublish(raw, Version5, &p); err != nil {
+		t.Fatal(err)
+	}
+	want := describe(&Packet{Type: PUBLISH, Publish: p})
+	q, buf := ClonePublish(nil, &p)
+	for i := range raw {
+		raw[i] = 0xAA // the read buffer is reused for the next packets
+	}
+	if got := describe(&Packet{Type: PUBLISH, Publish: q}); got != want {
+		t.Fatalf("clone changed with the source buffer:\n got %s\nwant %s", got, want)
+	}
+	if len(buf) != len(q.Topic)+len(q.Payload)+len(q.Props.ContentType)+len(q.Props.ResponseTopic)+len(q.Props.CorrelationData)+len(q.Props.User) {
+		t.Fatalf("clone buffer holds %d bytes", len(buf))
+	}
+	// With room in dst: no allocation.
+	if err := DecodePublish(publish5, Version5, &p); err != nil {
+		t.Fatal(err)
+	}
+	dst := make([]byte, 0, 4096)
+	if n := testing.AllocsPerRun(50, func() { _, _ = ClonePublish(dst[:0], &p) }); n != 0 {
+		t.Errorf("ClonePublish with room allocates %v times", n)
+	}
+	if n := testing.AllocsPerRun(50, func() { _, _ = ClonePublish(nil, &p) }); n != 1 {
+		t.Errorf("ClonePublish without room allocates %v times, want 1", n)
+	}
+}
+
+func TestValidPayloadFormat(t *testing.T) {
+	p := Publish{Topic: b("t"), Payload: b("\xff")}
+	if err := ValidPayloadFormat(&p); err != nil {
+		t.Errorf("no indicator: %v", err)
+	}
+	p.Props.PayloadFormat = 1
+	p.Props.Set(PropPayloadFormat)
+	if ReasonOf(ValidPayloadFormat(&p)) != PayloadFormatInvalid {
+		t.Errorf("bad UTF-8 with indicator 1 accepted")
+	}
+	p.Payload = b("héllo")
+	if err := ValidPayloadFormat(&p); err != nil {
+		t.Errorf("good UTF-8: %v", err)
+	}
+}

@@ -340,6 +340,8 @@ func malformedCases() []malformed {
 	add("AUTH before 5.0", Version311, hx("f0 00"), MalformedPacket)
 	add("AUTH flags", Version5, hx("f1 00"), MalformedPacket)
 	add("AUTH reason not allowed", Version5, hx("f0 01 01"), ProtocolError)
+	add("AUTH data without method", Version5, pkt(0xF0, 0x18, props(0x16, str("x"))), ProtocolError)
+	add("AUTH property not allowed", Version5, pkt(0xF0, 0x18, props(0x15, str("m"), 0x02, u32(1))), MalformedPacket)
 
 	// CONNECT.
 	c4 := func(flags byte, rest ...any) []byte {
@@ -371,6 +373,7 @@ func malformedCases() []malformed {
 	add("CONNECT 5.0 duplicate session expiry", Version5, c5(0x02, props(0x11, u32(1), 0x11, u32(2)), str("c")), ProtocolError)
 	add("CONNECT 5.0 property not allowed", Version5, c5(0x02, props(0x23, u16(1)), str("c")), MalformedPacket)
 	add("CONNECT 5.0 unknown property", Version5, c5(0x02, props(0x7F, 0), str("c")), MalformedPacket)
+	add("CONNECT 5.0 auth data without method", Version5, c5(0x02, props(0x16, str("d")), str("c")), ProtocolError)
 	add("CONNECT 5.0 request problem info 2", Version5, c5(0x02, props(0x17, 2), str("c")), ProtocolError)
 	add("CONNECT 5.0 will property not allowed", Version5, c5(0x06, props(), str("c"), props(0x11, u32(1)), str("t"), str("m")), MalformedPacket)
 	add("CONNECT 5.0 will response topic wildcard", Version5, c5(0x06, props(), str("c"), props(0x08, str("r/+")), str("t"), str("m")), ProtocolError)

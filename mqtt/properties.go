@@ -477,6 +477,9 @@ func decodeProperties(r *reader, t PacketType, p *Properties) error {
 			p.SharedSubAvailable = b8
 		}
 	}
+	if p.Has(PropAuthData) && !p.Has(PropAuthMethod) {
+		return perr(pt, ProtocolError, "", "authentication data without authentication method") // 5.0 sections 3.1.2.11.10, 3.2.2.3.18, 3.15.2.2.3
+	}
 	if userStart >= 0 {
 		p.User = UserProperties(block[userStart:userEnd:userEnd])
 	}

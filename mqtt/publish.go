@@ -114,3 +114,55 @@ func AppendPublish(dst []byte, version byte, p *Publish) []byte {
 	}
 	return append(dst, p.Payload...)
 }
+
+// ValidPayloadFormat returns PayloadFormatInvalid (as an *Error) when p's
+// Payload Format Indicator says UTF-8 but the payload is not well-formed
+// UTF-8 (5.0 section 3.3.2.3.2: a receiver MAY check; the broker decides
+// whether to pay for it), and nil otherwise.
+func ValidPayloadFormat(p *Publish) error {
+	if p.Props.Has(PropPayloadFormat) && p.Props.PayloadFormat == 1 && utf8Check(p.Payload, false) == utf8Invalid {
+		return perr(PUBLISH, PayloadFormatInvalid, "", "payload is not UTF-8 as its format indicator says")
+	}
+	return nil
+}
+
+// ClonePublish copies everything p points to (topic, payload, and the
+// properties' byte slices and user properties) into one buffer appended to
+// dst, growing it at most once, and returns a Publish whose slices point into
+// that buffer, plus the extended dst. Use it to keep a message beyond the
+// life of the read buffer it was decoded from: the copy is then independent
+// of that buffer. SubscriptionIDs are not carried over (they belong to one
+// delivery, and a client's PUBLISH may not carry any): q.Props'
+// SubscriptionIDs is nil, as are byte-slice properties a PUBLISH cannot carry.
+// It allocates once when dst lacks room, never otherwise.
+func ClonePublish(dst []byte, p *Publish) (q Publish, buf []byte) {
+	pr := &p.Props
+	n := len(p.Topic) + len(p.Payload) + len(pr.ContentType) + len(pr.ResponseTopic) +
+		len(pr.CorrelationData) + len(pr.User)
+	if cap(dst)-len(dst) < n {
+		grown := make([]byte, len(dst), len(dst)+n)
+		copy(grown, dst)
+		dst = grown
+	}
+	q = *p
+	q.Props.SubscriptionIDs = nil
+	take := func(b []byte) []byte {
+		if b == nil {
+			return nil
+		}
+		start := len(dst)
+		dst = append(dst, b...)
+		return dst[start:len(dst):len(dst)]
+	}
+	q.Topic = take(p.Topic)
+	q.Payload = take(p.Payload)
+	q.Props.ContentType = take(pr.ContentType)
+	q.Props.ResponseTopic = take(pr.ResponseTopic)
+	q.Props.CorrelationData = take(pr.CorrelationData)
+	q.Props.User = take(pr.User)
+	// Byte-slice properties a PUBLISH cannot carry are dropped, so q never
+	// points into p's buffer.
+	q.Props.AssignedClientID, q.Props.AuthMethod, q.Props.AuthData = nil, nil, nil
+	q.Props.ResponseInfo, q.Props.ServerReference, q.Props.ReasonString = nil, nil, nil
+	return q, dst
+}
