@@ -1,0 +1,212 @@
+package loop
+
+import (
+	"errors"
+	"net"
+	"sync/atomic"
+)
+
+// ErrStopped is the error Handler.Closed receives for connections closed by
+// Server.Stop.
+var ErrStopped = errors.New("loop: server stopped")
+
+// Conn is one accepted connection. It belongs to exactly one loop at a time
+// (Loop()); unless a method says otherwise, call it only on that loop's
+// goroutine, typically from a Handler callback, a Timer or Mail. None of its
+// methods block.
+type Conn struct {
+	fd     int
+	l      *Loop                // owner; read and written only by the owner loop
+	owner  atomic.Pointer[Loop] // owner for other goroutines (Shutdown)
+	ln     *Listener
+	remote net.Addr
+	local  net.Addr
+	ctx    any
+	tr     Transport
+
+	pending []byte // unconsumed input; nil unless a message is incomplete
+	out     output
+
+	migrateTo  *Loop
+	closeTimer *Timer
+	closeErr   error
+
+	events     uint8 // interest registered with the poller
+	registered bool
+	dirty      bool // queued on the loop's dirty list
+	wantWrite  bool // a write hit EAGAIN: EPOLLOUT armed while output pending
+	paused     bool // PauseRead
+	congested  bool
+	closing    bool // graceful close in progress
+	shutWr     bool // write side shut down
+	eof        bool // peer closed its side; stop reading
+	redeliver  bool // queued to have pending input delivered again
+	isTCP      bool
+	closed     atomic.Bool
+}
+
+// Loop returns the loop that owns c. Owner loop goroutine only (the owner
+// changes on Migrate).
+func (c *Conn) Loop() *Loop { return c.l }
+
+// Listener returns the listener that accepted c. Any goroutine.
+func (c *Conn) Listener() *Listener { return c.ln }
+
+// RemoteAddr returns the peer address, computed once at accept. Any
+// goroutine. For unix sockets it is usually an unnamed *net.UnixAddr.
+func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+
+// LocalAddr returns the local address, computed once at accept. Any
+// goroutine.
+func (c *Conn) LocalAddr() net.Addr { return c.local }
+
+// Context returns the value set with SetContext. Owner loop only.
+func (c *Conn) Context() any { return c.ctx }
+
+// SetContext stores per-connection handler state. Owner loop only.
+func (c *Conn) SetContext(v any) { c.ctx = v }
+
+// Closed reports whether c is closed (Handler.Closed has run or is about to
+// run). Any goroutine.
+func (c *Conn) Closed() bool { return c.closed.Load() }
+
+// Write queues b (copied; b may be reused at once) for output, through the
+// transport if one is set. It never blocks and never drops: the bytes go out
+// with one write/writev per connection at the end of the loop iteration.
+// Writes to a closed or closing connection are discarded. Owner loop only.
+func (c *Conn) Write(b []byte) {
+	if c.closing || c.closed.Load() || len(b) == 0 {
+		return
+	}
+	if c.tr != nil {
+		if err := c.tr.Encode(c, b); err != nil {
+			c.l.finalClose(c, err)
+		}
+		return
+	}
+	c.writeRaw(b)
+}
+
+// WriteRaw queues b for output bypassing the transport; it is what a
+// Transport's Encode and Closing use. Writes after the connection closed are
+// discarded. Owner loop only.
+func (c *Conn) WriteRaw(b []byte) {
+	if c.closed.Load() || c.shutWr || len(b) == 0 {
+		return
+	}
+	c.writeRaw(b)
+}
+
+func (c *Conn) writeRaw(b []byte) {
+	c.out.write(&c.l.chunks, b)
+	c.afterWrite()
+}
+
+func (c *Conn) afterWrite() {
+	if c.out.size >= c.l.s.opts.HighWatermark {
+		c.congested = true
+	}
+	if !c.dirty {
+		c.dirty = true
+		c.l.dirty = append(c.l.dirty, c)
+	}
+}
+
+// Reserve returns a buffer of at least n bytes (len >= n) into which the
+// caller encodes output directly, then calls Commit with the number of bytes
+// written; nothing is queued until Commit. Without a transport the buffer is
+// the tail of the connection's output (no intermediate copy); with one it is
+// a loop scratch buffer that Commit passes to the transport. The buffer is
+// valid until Commit or the next call on any Conn of this loop. Owner loop
+// only.
+func (c *Conn) Reserve(n int) []byte {
+	if c.tr != nil || c.closing || c.closed.Load() {
+		if cap(c.l.scratch) < n {
+			c.l.scratch = make([]byte, n)
+		}
+		return c.l.scratch[:cap(c.l.scratch)]
+	}
+	return c.out.reserve(&c.l.chunks, n)
+}
+
+// Commit queues the first k bytes of the buffer returned by the preceding
+// Reserve. Owner loop only.
+func (c *Conn) Commit(k int) {
+	if k <= 0 {
+		return
+	}
+	if c.tr != nil {
+		c.Write(c.l.scratch[:k])
+		return
+	}
+	if c.closing || c.closed.Load() {
+		return
+	}
+	c.out.commit(k)
+	c.afterWrite()
+}
+
+// Buffered returns the number of output bytes not yet written to the socket.
+// Owner loop only.
+func (c *Conn) Buffered() int { return c.out.size }
+
+// Congested reports whether Buffered() >= Options.HighWatermark. The handler
+// should stop producing for c until Handler.Writable. Owner loop only.
+func (c *Conn) Congested() bool { return c.out.size >= c.l.s.opts.HighWatermark }
+
+// PauseRead stops reading from c (for example while a password is checked
+// off the loop). Input already pending stays pending. Owner loop only.
+func (c *Conn) PauseRead() {
+	if c.paused {
+		return
+	}
+	c.paused = true
+	c.l.updateInterest(c)
+}
+
+// ResumeRead restarts reading; pending input, if any, is delivered to
+// Handler.Data again within the current iteration (after the current
+// callback returns). Owner loop only.
+func (c *Conn) ResumeRead() {
+	if !c.paused {
+		return
+	}
+	c.paused = false
+	l := c.l
+	if !c.registered && !c.closed.Load() && c.migrateTo == nil {
+		l.register(c) // deregistered after a hang-up while paused
+	} else {
+		l.updateInterest(c)
+	}
+	if len(c.pending) > 0 && !c.redeliver {
+		c.redeliver = true
+		l.redeliver = append(l.redeliver, c)
+	}
+}
+
+// Close closes c gracefully: pending output (and the transport's closing
+// record) is flushed, the write side is shut down, input is read and
+// discarded until the peer closes, and then the socket is closed, all within
+// Options.CloseTimeout, after which it is closed at once. Handler.Closed(c,
+// nil) runs when the socket is closed. Later writes are discarded. Owner loop
+// only; from elsewhere use Shutdown.
+func (c *Conn) Close() { c.l.closeGraceful(c, nil) }
+
+// CloseNow closes the socket at once, discarding pending output. Handler.Closed
+// (c, nil) runs after the current callback returns. Owner loop only.
+func (c *Conn) CloseNow() { c.l.finalClose(c, nil) }
+
+// Shutdown asks c's owner loop to Close c. Any goroutine; it posts to the
+// owner's mailbox (and is forwarded if c migrated meanwhile), so it returns
+// before the close happens. It does not allocate.
+func (c *Conn) Shutdown() {
+	if c.closed.Load() {
+		return
+	}
+	if l := c.owner.Load(); l != nil {
+		l.Post(closeReq{c})
+	}
+}
+
+// closeReq asks the owner loop to close a connection gracefully.
+type closeReq struct{ c *Conn }

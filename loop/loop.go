@@ -1,0 +1,569 @@
+package loop
+
+import (
+	"io"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Loop is one event loop: a goroutine with its own poller, read buffer,
+// connection table, mailbox and timer wheel. Methods are for the loop's own
+// goroutine unless their comment says otherwise.
+type Loop struct {
+	s   *Server
+	idx int
+	h   Handler
+	p   *poller
+	mb  mailbox
+
+	conns  []*Conn // indexed by fd
+	nconns int
+	socks  []*lsock // listening sockets served by this loop
+
+	buf     []byte // read buffer, shared by all connections of this loop
+	readyEv []ready
+	iov     []unix.Iovec
+	chunks  chunkPool
+	scratch []byte
+	wheel   wheel
+	now     time.Time
+	ctx     any
+
+	dirty      []*Conn // written to this iteration
+	reap       []*Conn // closed, Handler.Closed not yet called
+	migrations []*Conn // Migrate called this iteration
+	redeliver  []*Conn // ResumeRead with pending input
+	earlyClose []*Conn // Shutdown arrived before the migrating conn did
+
+	stopping bool
+	forced   bool
+	done     chan struct{}
+}
+
+func newLoop(s *Server, idx int) (*Loop, error) {
+	p, err := newPoller(s.opts.ReadBudget)
+	if err != nil {
+		return nil, err
+	}
+	l := &Loop{
+		s:       s,
+		idx:     idx,
+		h:       s.h,
+		p:       p,
+		buf:     make([]byte, s.opts.ReadBufferSize),
+		readyEv: make([]ready, s.opts.ReadBudget),
+		iov:     make([]unix.Iovec, 0, maxIovecs),
+		done:    make(chan struct{}),
+	}
+	l.now = time.Now()
+	l.wheel.init(l.now, s.opts.TimerTick)
+	return l, nil
+}
+
+// Index returns the loop's position in Server.Loops(). Any goroutine.
+func (l *Loop) Index() int { return l.idx }
+
+// Server returns the server l belongs to. Any goroutine.
+func (l *Loop) Server() *Server { return l.s }
+
+// Context returns the value set with SetContext. Loop goroutine only.
+func (l *Loop) Context() any { return l.ctx }
+
+// SetContext stores per-loop handler state. Loop goroutine only.
+func (l *Loop) SetContext(v any) { l.ctx = v }
+
+// Now returns the time cached at the start of the current iteration. Loop
+// goroutine only.
+func (l *Loop) Now() time.Time { return l.now }
+
+// Conns returns the number of connections registered on l. Loop goroutine
+// only.
+func (l *Loop) Conns() int { return l.nconns }
+
+// Post queues m for Handler.Mail on l's goroutine. Any goroutine, including
+// l's own. Items from one poster arrive in post order. A burst of posts wakes
+// the loop with one eventfd write. Posting a pointer (or a struct holding
+// exactly one pointer) does not allocate; other values are boxed by the
+// conversion to any, so post pointers. Items posted after the loop exited
+// (Server.Stop) are dropped.
+func (l *Loop) Post(m any) {
+	wake, ok := l.mb.post(m)
+	if ok && wake {
+		if err := l.p.wake(); err != nil {
+			l.s.opts.Logger.Error("loop: wake failed", "loop", l.idx, "err", err)
+		}
+	}
+}
+
+// internal mail
+type (
+	migrateMsg    struct{ c *Conn }
+	listenMsg     struct{ ls *lsock }
+	stopListenMsg struct{}
+	stopMsg       struct{}
+	forceMsg      struct{}
+	resumeSockMsg struct{ ls *lsock }
+)
+
+func (l *Loop) run() {
+	defer close(l.done)
+	s := l.s
+	for {
+		timeout := l.wheel.timeoutMs(l.now)
+		if l.mb.backlog() || len(l.redeliver) > 0 {
+			timeout = 0
+		}
+		n, _, err := l.p.wait(l.readyEv, timeout)
+		l.now = time.Now()
+		if err != nil {
+			s.opts.Logger.Error("loop: poll failed; loop exits", "loop", l.idx, "err", err)
+			break
+		}
+		for i := 0; i < n; i++ {
+			l.dispatch(l.readyEv[i])
+			l.reapClosed()
+		}
+		l.mb.take()
+		for k := 0; k < s.opts.MailBudget; k++ {
+			m, ok := l.mb.pop()
+			if !ok {
+				break
+			}
+			l.mail(m)
+			l.reapClosed()
+		}
+		l.wheel.advance(l.now)
+		l.reapClosed()
+		for i := 0; i < len(l.redeliver); i++ {
+			c := l.redeliver[i]
+			l.redeliver[i] = nil
+			c.redeliver = false
+			if c.l == l && !c.closed.Load() && !c.closing && !c.paused && c.migrateTo == nil && len(c.pending) > 0 {
+				l.deliver(c, nil)
+			}
+			l.reapClosed()
+		}
+		l.redeliver = l.redeliver[:0]
+		l.h.Flush(l)
+		l.reapClosed()
+		l.flushDirty()
+		l.reapClosed()
+		l.postMigrations()
+		if l.stopping && s.live.Load() == 0 {
+			break
+		}
+	}
+	l.exit()
+}
+
+func (l *Loop) dispatch(ev ready) {
+	fd := int(ev.fd)
+	if fd < len(l.conns) {
+		if c := l.conns[fd]; c != nil {
+			l.connEvent(c, ev.flags)
+			return
+		}
+	}
+	for _, ls := range l.socks {
+		if ls.fd == fd {
+			l.accept(ls)
+			return
+		}
+	}
+}
+
+func (l *Loop) connEvent(c *Conn, f uint8) {
+	if c.migrateTo != nil {
+		return
+	}
+	if f&rdWrite != 0 && c.out.size > 0 {
+		l.flush(c)
+		if c.closed.Load() {
+			return
+		}
+	}
+	if c.events&evRead != 0 && f&(rdRead|rdHup) != 0 {
+		l.read(c)
+		return
+	}
+	if f&rdHup != 0 && c.events&evRead == 0 {
+		// Hang-up without read interest: epoll keeps reporting it.
+		if c.paused && !c.closing {
+			l.deregister(c) // ResumeRead registers again and reads the EOF
+			return
+		}
+		l.finalClose(c, c.closeErrOr(io.EOF))
+	}
+}
+
+func (c *Conn) closeErrOr(err error) error {
+	if c.closing {
+		return c.closeErr
+	}
+	return err
+}
+
+func (l *Loop) read(c *Conn) {
+	n, err := unix.Read(c.fd, l.buf)
+	if err != nil {
+		if err == unix.EAGAIN || err == unix.EINTR {
+			return
+		}
+		l.finalClose(c, c.closeErrOr(os.NewSyscallError("read", err)))
+		return
+	}
+	if n == 0 {
+		if !c.closing {
+			l.closeGraceful(c, io.EOF)
+		}
+		c.eof = true
+		if c.out.size == 0 || c.closed.Load() {
+			l.finalClose(c, c.closeErr)
+			return
+		}
+		l.updateInterest(c) // stop reading; flush then close
+		return
+	}
+	if c.closing {
+		return // draining after Close: input is discarded
+	}
+	in := l.buf[:n]
+	if c.tr != nil {
+		app, err := c.tr.Decode(c, in)
+		if err != nil {
+			l.finalClose(c, err)
+			return
+		}
+		in = app
+	}
+	l.deliver(c, in)
+}
+
+// deliver hands pending input followed by b to Handler.Data and keeps what
+// is not consumed.
+func (l *Loop) deliver(c *Conn, b []byte) {
+	in := b
+	fromPending := false
+	if len(c.pending) > 0 {
+		c.pending = append(c.pending, b...)
+		in = c.pending
+		fromPending = true
+	}
+	if len(in) == 0 {
+		return
+	}
+	k := l.h.Data(c, in)
+	if k < 0 {
+		k = 0
+	} else if k > len(in) {
+		k = len(in)
+	}
+	if c.closed.Load() || c.closing {
+		c.pending = nil
+		return
+	}
+	rest := in[k:]
+	switch {
+	case len(rest) == 0:
+		c.pending = nil
+	case fromPending:
+		if k > 0 {
+			m := copy(c.pending, rest)
+			c.pending = c.pending[:m]
+		}
+	default:
+		c.pending = append([]byte(nil), rest...) // only when a message straddles reads
+	}
+}
+
+func (l *Loop) flushDirty() {
+	for i := 0; i < len(l.dirty); i++ {
+		c := l.dirty[i]
+		l.dirty[i] = nil
+		c.dirty = false
+		if c.closed.Load() || c.migrateTo != nil || c.l != l {
+			continue
+		}
+		l.flush(c)
+	}
+	l.dirty = l.dirty[:0]
+}
+
+// flush writes c's output with one write/writev (more only when the output
+// holds more chunks than one writev takes) and arms write interest while
+// output remains.
+func (l *Loop) flush(c *Conn) {
+	for c.out.size > 0 {
+		full := len(c.out.chunks) <= maxIovecs
+		n, err := writeOut(c.fd, &c.out, &l.iov)
+		if n > 0 {
+			c.out.consume(&l.chunks, n)
+		}
+		if err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			if err == unix.EAGAIN {
+				break
+			}
+			l.finalClose(c, c.closeErrOr(os.NewSyscallError("write", err)))
+			return
+		}
+		if full || n == 0 {
+			break // one syscall per connection per iteration
+		}
+	}
+	c.wantWrite = c.out.size > 0
+	l.updateInterest(c)
+	if c.congested && c.out.size < l.s.opts.LowWatermark {
+		c.congested = false
+		if !c.closing {
+			l.h.Writable(c)
+		}
+	}
+	if c.closing && c.out.size == 0 && !c.closed.Load() {
+		if c.eof {
+			l.finalClose(c, c.closeErr)
+		} else if !c.shutWr {
+			l.shutWrite(c)
+		}
+	}
+}
+
+func (c *Conn) want() uint8 {
+	var ev uint8
+	if (!c.paused || c.closing) && !c.eof {
+		ev |= evRead
+	}
+	if c.wantWrite && c.out.size > 0 {
+		ev |= evWrite
+	}
+	return ev
+}
+
+func (l *Loop) updateInterest(c *Conn) {
+	if !c.registered || c.closed.Load() {
+		return
+	}
+	w := c.want()
+	if w == c.events {
+		return
+	}
+	if err := l.p.mod(c.fd, c.events, w); err != nil {
+		l.finalClose(c, err)
+		return
+	}
+	c.events = w
+}
+
+// register puts c in l's table and poller.
+func (l *Loop) register(c *Conn) error {
+	if c.fd >= len(l.conns) {
+		n := 2 * len(l.conns)
+		if n <= c.fd {
+			n = c.fd + 1
+		}
+		if n < 64 {
+			n = 64
+		}
+		t := make([]*Conn, n)
+		copy(t, l.conns)
+		l.conns = t
+	}
+	if l.conns[c.fd] != c {
+		l.conns[c.fd] = c
+		l.nconns++
+	}
+	w := c.want()
+	if err := l.p.add(c.fd, w); err != nil {
+		return err
+	}
+	c.events = w
+	c.registered = true
+	return nil
+}
+
+// deregister removes c from the poller but keeps it in the table.
+func (l *Loop) deregister(c *Conn) {
+	if !c.registered {
+		return
+	}
+	l.p.del(c.fd, c.events)
+	c.registered = false
+	c.events = 0
+}
+
+func (l *Loop) untable(c *Conn) {
+	if c.fd < len(l.conns) && l.conns[c.fd] == c {
+		l.conns[c.fd] = nil
+		l.nconns--
+	}
+}
+
+// closeGraceful starts a graceful close (see Conn.Close).
+func (l *Loop) closeGraceful(c *Conn, err error) {
+	if c.closing || c.closed.Load() {
+		return
+	}
+	c.closing = true
+	c.closeErr = err
+	c.migrateTo = nil
+	c.pending = nil
+	if c.tr != nil {
+		c.tr.Closing(c)
+	}
+	if c.closeTimer == nil {
+		c.closeTimer = l.NewTimer(func() { l.finalClose(c, c.closeErr) })
+	}
+	c.closeTimer.Reset(l.s.opts.CloseTimeout)
+	l.updateInterest(c) // reading again if paused, to see the peer's close
+	if c.out.size == 0 {
+		l.shutWrite(c)
+	} else if !c.dirty {
+		c.dirty = true
+		l.dirty = append(l.dirty, c)
+	}
+}
+
+func (l *Loop) shutWrite(c *Conn) {
+	c.shutWr = true
+	if err := unix.Shutdown(c.fd, unix.SHUT_WR); err != nil {
+		l.finalClose(c, c.closeErr)
+	}
+}
+
+// finalClose closes the socket now and queues Handler.Closed.
+func (l *Loop) finalClose(c *Conn, err error) {
+	if !c.closed.CompareAndSwap(false, true) {
+		return
+	}
+	l.deregister(c)
+	l.untable(c)
+	unix.Close(c.fd) // c.fd stays as it was: other loops compare it (closeReq)
+	c.out.release(&l.chunks)
+	c.pending = nil
+	c.migrateTo = nil
+	if c.closeTimer != nil {
+		c.closeTimer.Stop()
+	}
+	c.closeErr = err
+	l.reap = append(l.reap, c)
+	if l.s.live.Add(-1) == 0 && l.s.stopping.Load() {
+		l.s.wakeAll()
+	}
+}
+
+func (l *Loop) reapClosed() {
+	for i := 0; i < len(l.reap); i++ {
+		c := l.reap[i]
+		l.reap[i] = nil
+		l.h.Closed(c, c.closeErr)
+	}
+	l.reap = l.reap[:0]
+}
+
+func (l *Loop) mail(m any) {
+	switch m := m.(type) {
+	case migrateMsg:
+		l.adopt(m.c)
+	case closeReq:
+		c := m.c
+		if c.closed.Load() {
+			return
+		}
+		if o := c.owner.Load(); o != l {
+			o.Post(m) // migrated meanwhile: forward
+			return
+		}
+		if c.fd < len(l.conns) && l.conns[c.fd] == c {
+			l.closeGraceful(c, nil)
+			return
+		}
+		// c is on its way here and must not be touched until it arrives.
+		l.earlyClose = append(l.earlyClose, c)
+	case listenMsg:
+		l.addSock(m.ls)
+	case resumeSockMsg:
+		l.resumeSock(m.ls)
+	case stopListenMsg:
+		l.closeSocks()
+	case stopMsg:
+		l.stopping = true
+		l.closeSocks()
+		for _, c := range l.conns {
+			if c != nil {
+				l.closeGraceful(c, ErrStopped)
+			}
+		}
+	case forceMsg:
+		l.stopping = true
+		l.forced = true
+		for _, c := range l.conns {
+			if c != nil {
+				l.finalClose(c, ErrStopped)
+			}
+		}
+	default:
+		l.h.Mail(l, m)
+	}
+}
+
+// adopt registers a connection arriving from an acceptor or a Migrate and
+// hands it to the handler.
+func (l *Loop) adopt(c *Conn) {
+	c.l = l
+	c.migrateTo = nil
+	c.dirty = false
+	c.events = 0
+	c.registered = false
+	if err := l.register(c); err != nil {
+		l.finalClose(c, err)
+		return
+	}
+	if l.forced {
+		l.finalClose(c, ErrStopped)
+		return
+	}
+	if l.stopping {
+		l.closeGraceful(c, ErrStopped)
+		return
+	}
+	l.h.Open(c)
+	for i, x := range l.earlyClose {
+		if x == c {
+			l.earlyClose = append(l.earlyClose[:i], l.earlyClose[i+1:]...)
+			l.closeGraceful(c, nil)
+			break
+		}
+	}
+	if c.closed.Load() || c.closing || c.migrateTo != nil {
+		return
+	}
+	if c.out.size > 0 && !c.dirty {
+		c.dirty = true
+		l.dirty = append(l.dirty, c)
+	}
+	if len(c.pending) > 0 && !c.paused && !c.closing {
+		l.deliver(c, nil)
+	}
+}
+
+func (l *Loop) exit() {
+	for _, c := range l.conns {
+		if c != nil {
+			l.finalClose(c, ErrStopped)
+		}
+	}
+	l.reapClosed()
+	for _, m := range l.mb.shut() {
+		if mm, ok := m.(migrateMsg); ok { // only after a fatal poll error
+			mm.c.l = l
+			l.finalClose(mm.c, ErrStopped)
+		}
+	}
+	l.reapClosed()
+	l.closeSocks()
+	l.p.close()
+}

@@ -1,0 +1,114 @@
+package loop
+
+// chunkSize is the size of one pooled output chunk.
+const chunkSize = 16 << 10
+
+// maxFreeChunks bounds each loop's free list (4 MiB per loop at 16 KiB).
+const maxFreeChunks = 256
+
+// maxIovecs caps one writev call (IOV_MAX is 1024 on Linux and the BSDs).
+const maxIovecs = 1024
+
+// output is a connection's pending output: a queue of chunks, the first read
+// from head. Chunks come from the owning loop's free list and go back to it
+// when written, so an idle connection holds no output memory.
+type output struct {
+	chunks [][]byte // each len = bytes filled, cap = chunkSize
+	head   int      // bytes of chunks[0] already written
+	size   int      // bytes pending
+}
+
+// chunkPool is a loop's free list of chunks. Loop goroutine only.
+type chunkPool struct {
+	free [][]byte
+}
+
+func (p *chunkPool) get() []byte {
+	if n := len(p.free); n > 0 {
+		b := p.free[n-1]
+		p.free[n-1] = nil
+		p.free = p.free[:n-1]
+		return b[:0]
+	}
+	return make([]byte, 0, chunkSize)
+}
+
+func (p *chunkPool) put(b []byte) {
+	if cap(b) != chunkSize || len(p.free) >= maxFreeChunks {
+		return
+	}
+	p.free = append(p.free, b[:0])
+}
+
+// write copies b to the tail of the queue.
+func (o *output) write(p *chunkPool, b []byte) {
+	o.size += len(b)
+	for len(b) > 0 {
+		n := len(o.chunks)
+		if n == 0 || len(o.chunks[n-1]) == cap(o.chunks[n-1]) {
+			o.chunks = append(o.chunks, p.get())
+			n++
+		}
+		t := o.chunks[n-1]
+		k := copy(t[len(t):cap(t)], b)
+		o.chunks[n-1] = t[:len(t)+k]
+		b = b[k:]
+	}
+}
+
+// reserve returns at least n bytes of writable space at the tail (n must be
+// at most chunkSize). commit(k) appends k bytes written into it.
+func (o *output) reserve(p *chunkPool, n int) []byte {
+	k := len(o.chunks)
+	if k == 0 || cap(o.chunks[k-1])-len(o.chunks[k-1]) < n {
+		o.chunks = append(o.chunks, p.get())
+		k++
+	}
+	t := o.chunks[k-1]
+	return t[len(t):cap(t)]
+}
+
+func (o *output) commit(k int) {
+	t := o.chunks[len(o.chunks)-1]
+	o.chunks[len(o.chunks)-1] = t[:len(t)+k]
+	o.size += k
+}
+
+// consume drops n written bytes from the front, recycling finished chunks.
+func (o *output) consume(p *chunkPool, n int) {
+	o.size -= n
+	i := 0
+	for n > 0 {
+		avail := len(o.chunks[i]) - o.head
+		if n < avail {
+			o.head += n
+			break
+		}
+		n -= avail
+		p.put(o.chunks[i])
+		o.chunks[i] = nil
+		o.head = 0
+		i++
+	}
+	if i > 0 {
+		k := copy(o.chunks, o.chunks[i:])
+		clear(o.chunks[k:])
+		o.chunks = o.chunks[:k]
+	}
+	if len(o.chunks) == 0 {
+		o.head = 0
+		if cap(o.chunks) > 4 {
+			o.chunks = nil // a burst grew it; let an idle conn shrink
+		}
+	}
+}
+
+// release returns every chunk to p and empties the queue.
+func (o *output) release(p *chunkPool) {
+	for i, c := range o.chunks {
+		p.put(c)
+		o.chunks[i] = nil
+	}
+	o.chunks = nil
+	o.head, o.size = 0, 0
+}
