@@ -6,8 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/sol-broker/sol/loop"
+	"github.com/sol-broker/sol/trie"
 )
 
 // Defaults for the zero values of Options.
@@ -25,19 +30,52 @@ type Broker struct {
 	opts Options
 	log  *slog.Logger
 
-	mu      sync.Mutex
-	addrs   []net.Addr
-	started bool
-	stopped bool
+	srv      *loop.Server
+	loops    []*loopState // indexed by loop index; fixed after New
+	subs     *trie.Index[*session]
+	retained *trie.Retained[*Msg]
+
+	conns    atomic.Int64 // open connections, for MaxConnections
+	stopping atomic.Bool  // Shutdown has begun: no wills, no new CONNECTs
+	stats    stats
+
+	mu        sync.Mutex // guards the lifecycle fields below; never held while calling out
+	addrs     []net.Addr
+	listeners []*ListenerOptions
+	started   bool
+	stopped   bool
 }
 
-// New checks o, fills in defaults and returns a broker that has not started.
-// It returns an error naming the offending option when o is invalid.
+// stats are broker-wide counters, updated atomically from every loop.
+type stats struct {
+	droppedQueueFull atomic.Uint64 // session queue bounds
+	droppedTooLarge  atomic.Uint64 // above a client's Maximum Packet Size
+	droppedExpired   atomic.Uint64 // Message Expiry passed before sending
+	received         atomic.Uint64 // PUBLISH packets from clients
+	sent             atomic.Uint64 // PUBLISH packets to clients
+}
+
+// New checks o, fills in defaults, creates the event loops (not yet running)
+// and returns the broker. It returns an error naming the offending option
+// when o is invalid, or the loop package's error.
 func New(o Options) (*Broker, error) {
 	if err := o.normalize(); err != nil {
 		return nil, fmt.Errorf("broker options: %w", err)
 	}
-	b := &Broker{opts: o, log: o.Logger}
+	b := &Broker{
+		opts:     o,
+		log:      o.Logger,
+		subs:     trie.NewIndex[*session](),
+		retained: trie.NewRetained[*Msg](),
+	}
+	srv, err := loop.NewServer(loop.Options{Loops: o.Loops, Logger: o.Logger}, &handler{b: b})
+	if err != nil {
+		return nil, fmt.Errorf("creating event loops: %w", err)
+	}
+	b.srv = srv
+	for _, l := range srv.Loops() {
+		b.loops = append(b.loops, newLoopState(b, l))
+	}
 	return b, nil
 }
 
@@ -46,6 +84,9 @@ func New(o Options) (*Broker, error) {
 func (o *Options) normalize() error {
 	if o.Loops < 0 {
 		return fmt.Errorf("loops %d is negative", o.Loops)
+	}
+	if o.Loops == 0 {
+		o.Loops = runtime.GOMAXPROCS(0)
 	}
 	if o.MaxPacketSize == 0 {
 		o.MaxPacketSize = defaultMaxPacketSize
@@ -77,6 +118,9 @@ func (o *Options) normalize() error {
 	if o.TopicAliasMaximum < 0 || o.TopicAliasMaximum > 65535 {
 		return fmt.Errorf("topic alias maximum %d is outside 0..65535", o.TopicAliasMaximum)
 	}
+	if o.MaxQueuedMessages < 0 || o.MaxQueuedBytes < 0 {
+		return errors.New("max queued messages and bytes must not be negative")
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -84,13 +128,29 @@ func (o *Options) normalize() error {
 }
 
 // Listen opens a listening socket described by l and returns its address
-// (with the port chosen when l.Address asks for port 0). Call it before Start.
-// TLS listeners are not supported yet and return an error.
+// (with the port chosen when l.Address asks for port 0). Call it before
+// Start. TLS listeners are not supported yet and return an error.
 func (b *Broker) Listen(l ListenerOptions) (net.Addr, error) {
 	if l.TLS != nil {
 		return nil, errors.New("TLS listeners are not supported yet")
 	}
-	return nil, fmt.Errorf("listen %s %s: not implemented yet", l.Network, l.Address)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.started {
+		return nil, fmt.Errorf("listen %s %s: broker already started", l.Network, l.Address)
+	}
+	network := l.Network
+	if network == "" {
+		network = "tcp"
+	}
+	lo := l
+	addr, err := b.srv.Listen(network, l.Address, &lo)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s %s: %w", network, l.Address, err)
+	}
+	b.addrs = append(b.addrs, addr)
+	b.listeners = append(b.listeners, &lo)
+	return addr, nil
 }
 
 // Start starts the event loops. It returns an error if the broker was started
@@ -101,18 +161,53 @@ func (b *Broker) Start() error {
 	if b.started {
 		return errors.New("broker already started")
 	}
+	if len(b.addrs) == 0 {
+		return errors.New("broker has no listener")
+	}
+	if err := b.srv.Start(); err != nil {
+		return fmt.Errorf("starting event loops: %w", err)
+	}
 	b.started = true
+	b.log.Info("broker started", "loops", len(b.loops), "listeners", len(b.addrs))
 	return nil
 }
 
+// shutdownMsg asks a loop to tell its 5.0 clients the server is shutting
+// down and close every connection.
+type shutdownMsg struct{ done sync.WaitGroup }
+
 // Shutdown stops accepting connections, tells 5.0 clients the server is
 // shutting down (DISCONNECT 0x8B), flushes and closes every connection and
-// waits for the loops to exit. It returns ctx.Err() if ctx ends first.
+// waits for the loops to exit. It returns ctx's error if ctx ends first, and
+// nil if the broker was never started. Safe to call more than once.
 func (b *Broker) Shutdown(ctx context.Context) error {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	if !b.started || b.stopped {
+		b.stopped = true
+		b.mu.Unlock()
+		return nil
+	}
 	b.stopped = true
-	return ctx.Err()
+	b.mu.Unlock()
+
+	b.stopping.Store(true)
+	b.srv.StopAccepting()
+	m := &shutdownMsg{}
+	m.done.Add(len(b.loops))
+	for _, ls := range b.loops {
+		ls.l.Post(m)
+	}
+	waited := make(chan struct{})
+	go func() { m.done.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-ctx.Done():
+	}
+	if err := b.srv.Stop(ctx); err != nil {
+		return fmt.Errorf("stopping event loops: %w", err)
+	}
+	b.log.Info("broker stopped")
+	return nil
 }
 
 // Addrs returns the addresses of the listening sockets, in Listen order.
@@ -121,4 +216,19 @@ func (b *Broker) Addrs() []net.Addr {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]net.Addr(nil), b.addrs...)
+}
+
+// ownerOf returns the index of the loop that owns client identifier id.
+func (b *Broker) ownerOf(id []byte) int {
+	return int(fnv1a(id) % uint32(len(b.loops)))
+}
+
+// fnv1a is the 32-bit FNV-1a hash, inline so that hashing allocates nothing.
+func fnv1a(b []byte) uint32 {
+	h := uint32(2166136261)
+	for _, c := range b {
+		h ^= uint32(c)
+		h *= 16777619
+	}
+	return h
 }

@@ -1,3 +1,58 @@
-// Package broker implements MQTT semantics on top of loop, mqtt and trie:
-// connections, sessions, routing, QoS flows, retained messages and wills.
+// Package broker implements MQTT 3.1, 3.1.1 and 5.0 semantics on top of loop
+// (event loops), mqtt (the codec) and trie (subscriptions and retained
+// messages): connections, sessions, routing, QoS flows, retained messages,
+// wills, keep alive and expiry.
+//
+// # Ownership
+//
+// Every session belongs to the loop its client identifier hashes to
+// (ownerOf), connected or not, for its whole life. Only that loop's
+// goroutine reads or writes a session's fields after it is created; the one
+// exception is session.online, an atomic that other loops read to steer
+// shared-subscription delivery. Each loop keeps the sessions it owns in its
+// own map (loopState.sessions), so the registry needs no lock.
+//
+// A connection is accepted by whichever loop the kernel picks. That loop
+// reads the CONNECT; if it does not own the client identifier it migrates
+// the connection (loop.Conn.Migrate) with the CONNECT still unread, and the
+// owner decodes it again. After CONNECT every packet of the connection is
+// handled on its session's loop, so takeover, resend and expiry are local to
+// one goroutine. A client without an identifier gets one that hashes to the
+// loop already holding the connection.
+//
+// # Publishing
+//
+// A PUBLISH is decoded in place, copied once into an immutable *Msg, matched
+// against the trie into the loop's scratch slice, and delivered: to sessions
+// of this loop by encoding into their connection's output (or their queue),
+// to sessions of other loops by appending a delivery value to the batch for
+// that loop. Handler.Flush posts each non-empty batch once per loop
+// iteration; batches are pointers recycled through a sync.Pool, so a steady
+// flow allocates nothing per delivery. Mail from one loop to another is FIFO
+// and a publisher lives on one loop, so per-publisher order holds
+// [MQTT-4.6.0-5].
+//
+// Overlapping subscriptions of one session yield one delivery at the highest
+// granted QoS carrying every matching subscription identifier (the option
+// [MQTT-3.3.4-3] leaves open). Each shared subscription is delivered
+// separately, to one member of its group.
+//
+// # Locks
+//
+// The broker holds no lock of its own on the publish path. trie.Index and
+// trie.Retained lock their shards internally and call no broker code with a
+// lock held. Broker.mu guards only the lifecycle fields (listeners, started,
+// stopped) and is never held while calling into loop, trie or auth. Lock
+// order, for completeness: Broker.mu, then nothing.
+//
+// # Bounds
+//
+// Packet size is Options.MaxPacketSize in both directions (a client's own
+// Maximum Packet Size further limits what it is sent: larger messages are
+// dropped and counted). Outbound QoS 1/2 in flight per session is
+// min(client Receive Maximum, Options.MaxInflight); the rest waits in the
+// session queue, bounded by MaxQueuedMessages and MaxQueuedBytes with the
+// drop policy of sessionQueue. QoS 0 messages are not queued for offline
+// sessions (as Mosquitto's default). A connection whose output is above the
+// loop's high watermark stops draining its session's queue until Writable.
 package broker

@@ -13,9 +13,10 @@ type delivery struct {
 	nsub   uint8
 	subIDs [2]uint32
 	more   []uint32
-	// shared is set when the delivery comes from a shared subscription, so
+	// shared is the "$share/..." filter a delivery came through ("" for an
+	// ordinary subscription), so
 	// that an unacknowledged copy can move to another member on disconnect.
-	shared bool
+	shared string
 }
 
 // addSubID records a matching subscription identifier (0 means none).

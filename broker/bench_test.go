@@ -1,0 +1,124 @@
+package broker_test
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sol-broker/sol/broker"
+	tb "github.com/sol-broker/sol/internal/testbroker"
+	"github.com/sol-broker/sol/mqtt"
+)
+
+// fanout is a broker with one raw publisher and n raw QoS 0 subscribers of
+// "bench/t", spread over the loops (their client identifiers hash apart).
+type fanout struct {
+	pub  net.Conn
+	subs []net.Conn
+	pkt  []byte // the PUBLISH the publisher sends
+	out  int    // bytes each subscriber receives per message
+}
+
+func newFanout(tb_ testing.TB, n, payload int, v byte) *fanout {
+	addr := tb.Start(tb_, broker.Options{Loops: 2})
+	f := &fanout{}
+	for i := 0; i < n; i++ {
+		c := tb.ConnectClient(tb_, addr, v, fmt.Sprintf("fan-sub-%d", i), true)
+		if rc := c.Subscribe("bench/t", 0); rc != 0 {
+			tb_.Fatalf("SUBACK %v", rc)
+		}
+		c.Conn.SetReadDeadline(time.Now().Add(time.Hour))
+		f.subs = append(f.subs, c.Conn)
+	}
+	p := tb.ConnectClient(tb_, addr, v, "fan-pub", true)
+	f.pub = p.Conn
+	f.pkt = mqtt.AppendPublish(nil, v, &mqtt.Publish{Topic: []byte("bench/t"), Payload: make([]byte, payload)})
+	f.out = len(f.pkt)
+	return f
+}
+
+// roundTrip publishes one message and reads it from every subscriber.
+func (f *fanout) roundTrip(buf []byte) error {
+	if _, err := f.pub.Write(f.pkt); err != nil {
+		return err
+	}
+	for _, s := range f.subs {
+		if _, err := io.ReadFull(s, buf[:f.out]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestPublishFanoutAllocations pins "allocate once per message, never per
+// delivery": the allocations per published message do not grow with the
+// number of subscribers (local and on the other loop).
+func TestPublishFanoutAllocations(t *testing.T) {
+	per := map[int]float64{}
+	for _, n := range []int{1, 50} {
+		f := newFanout(t, n, 64, v311)
+		buf := make([]byte, 4096)
+		for i := 0; i < 200; i++ { // warm up pools, buffers, maps
+			if err := f.roundTrip(buf); err != nil {
+				t.Fatal(err)
+			}
+		}
+		per[n] = testing.AllocsPerRun(500, func() {
+			if err := f.roundTrip(buf); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	t.Logf("allocations per publish: 1 subscriber %.2f, 50 subscribers %.2f", per[1], per[50])
+	if per[1] > 3 || per[50] > per[1]+0.5 {
+		t.Fatalf("allocations per publish: 1 subscriber %.2f, 50 subscribers %.2f; want at most 3 and no growth with fan-out", per[1], per[50])
+	}
+}
+
+// BenchmarkPublishFanout: one publisher, n QoS 0 subscribers, 64-byte
+// payloads, pipelined over loopback. ns/op and allocs/op are per published
+// message (each delivered n times).
+func BenchmarkPublishFanout(b *testing.B) {
+	for _, n := range []int{1, 10, 100} {
+		for _, v := range []byte{v311, v5} {
+			b.Run(fmt.Sprintf("subs=%d/v%d", n, v), func(b *testing.B) {
+				f := newFanout(b, n, 64, v)
+				b.ReportAllocs()
+				b.SetBytes(int64(len(f.pkt)))
+				b.ResetTimer()
+				var wg sync.WaitGroup
+				for _, s := range f.subs {
+					wg.Add(1)
+					go func(s net.Conn) {
+						defer wg.Done()
+						buf := make([]byte, 64<<10)
+						want := b.N * f.out
+						for want > 0 {
+							m, err := s.Read(buf[:min(len(buf), want)])
+							if err != nil {
+								b.Error(err)
+								return
+							}
+							want -= m
+						}
+					}(s)
+				}
+				batch := make([]byte, 0, 64*len(f.pkt))
+				for i := 0; i < b.N; {
+					batch = batch[:0]
+					for j := 0; j < 64 && i < b.N; j++ {
+						batch = append(batch, f.pkt...)
+						i++
+					}
+					if _, err := f.pub.Write(batch); err != nil {
+						b.Fatal(err)
+					}
+				}
+				wg.Wait()
+			})
+		}
+	}
+}

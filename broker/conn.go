@@ -1,0 +1,222 @@
+package broker
+
+import (
+	"time"
+
+	"github.com/sol-broker/sol/loop"
+	"github.com/sol-broker/sol/mqtt"
+)
+
+// Connection states.
+const (
+	stateNew       = iota // waiting for CONNECT
+	stateAuth             // CONNECT read; password check running off the loop
+	stateConnected        // CONNACK sent
+	stateClosing          // a final CONNACK or DISCONNECT sent; input is discarded
+)
+
+// conn is the broker's state for one network connection, owned by the loop
+// holding it (its session's loop once CONNECT has been read).
+type conn struct {
+	c        *loop.Conn
+	ls       *loopState
+	listener *ListenerOptions
+	state    int
+	version  byte
+	s        *session
+
+	timer     *loop.Timer // connect timeout, then keep alive
+	keepAlive time.Duration
+	lastRead  time.Time
+
+	username   string
+	connectPkt []byte // CONNECT kept while the password is checked
+
+	will             *will
+	normalDisconnect bool // DISCONNECT 0x00 received: no will [MQTT-3.1.2-10]
+
+	// 5.0 limits the client announced.
+	maxPacketOut  int    // client's Maximum Packet Size
+	aliasMaxOut   uint16 // client's Topic Alias Maximum
+	aliasOut      map[string]uint16
+	aliasOutNext  uint16
+	aliasIn       [][]byte // our Topic Alias Maximum, index alias-1
+	problemInfo   bool     // Request Problem Information
+	sessionExpiry uint32   // as connected, for the DISCONNECT rule [MQTT-3.14.2-2]
+}
+
+// data handles the whole packets in in; see handler.Data.
+func (cs *conn) data(in []byte) int {
+	if cs.state == stateClosing {
+		return len(in)
+	}
+	cs.lastRead = cs.ls.now()
+	consumed := 0
+	for consumed < len(in) {
+		n, err := mqtt.PacketLength(in[consumed:], cs.ls.b.opts.MaxPacketSize)
+		if err != nil {
+			cs.fail(err)
+			return len(in)
+		}
+		if n == 0 {
+			break
+		}
+		if !cs.packet(in[consumed : consumed+n]) {
+			break // migrated or paused: the rest waits
+		}
+		consumed += n
+		if cs.state == stateClosing {
+			return len(in)
+		}
+		if cs.state == stateAuth {
+			break
+		}
+	}
+	return consumed
+}
+
+// packet handles one whole packet. It returns false when the packet was not
+// consumed (the connection moved to another loop, which reads it again).
+func (cs *conn) packet(pkt []byte) bool {
+	t := mqtt.PacketType(pkt[0] >> 4)
+	if cs.state == stateNew {
+		if t != mqtt.CONNECT { // [MQTT-3.1.0-1]
+			cs.closeNow("first packet is not CONNECT")
+			return true
+		}
+		return cs.onConnect(pkt)
+	}
+	var err error
+	switch t {
+	case mqtt.PUBLISH:
+		err = cs.onPublish(pkt)
+	case mqtt.PUBACK, mqtt.PUBREC, mqtt.PUBREL, mqtt.PUBCOMP:
+		err = cs.onAck(pkt)
+	case mqtt.SUBSCRIBE:
+		err = cs.onSubscribe(pkt)
+	case mqtt.UNSUBSCRIBE:
+		err = cs.onUnsubscribe(pkt)
+	case mqtt.PINGREQ:
+		if len(pkt) != 2 || pkt[0]&0x0F != 0 {
+			err = mqtt.MalformedPacket
+			break
+		}
+		cs.write(mqtt.AppendPingresp(cs.ls.enc[:0]))
+	case mqtt.DISCONNECT:
+		err = cs.onDisconnect(pkt)
+	case mqtt.AUTH:
+		// We announce no authentication method, so AUTH is unexpected
+		// [MQTT-4.12.0-1] (a client must not send AUTH without one).
+		err = mqtt.ProtocolError
+	case mqtt.CONNECT:
+		err = mqtt.ProtocolError // [MQTT-3.1.0-2] a second CONNECT
+	default:
+		err = mqtt.ProtocolError
+	}
+	if err != nil {
+		cs.fail(err)
+	}
+	return true
+}
+
+// write copies b into the connection's output.
+func (cs *conn) write(b []byte) {
+	cs.c.Write(b)
+	cs.ls.enc = b[:0]
+}
+
+// fail answers a packet the client should not have sent: 5.0 clients get
+// DISCONNECT with the reason code the error carries, 3.1.1 clients are
+// disconnected; the will is published. Never panics on peer input.
+func (cs *conn) fail(err error) {
+	rc := mqtt.ReasonOf(err)
+	if rc < 0x80 {
+		rc = mqtt.UnspecifiedError
+	}
+	cs.ls.b.log.Debug("client error", "client", cs.clientID(), "remote", cs.c.RemoteAddr(), "reason", rc, "err", err)
+	if cs.state == stateNew || cs.state == stateAuth {
+		if cs.version == mqtt.Version5 || rc == mqtt.UnsupportedProtocolVersion || rc == mqtt.ClientIdentifierNotValid {
+			cs.refuse(rc)
+			return
+		}
+		cs.closeNow("malformed CONNECT")
+		return
+	}
+	cs.disconnect(rc)
+}
+
+// disconnect closes the connection with flush, sending DISCONNECT rc first to
+// a connected 5.0 client. Server-initiated closes publish the will.
+func (cs *conn) disconnect(rc mqtt.ReasonCode) {
+	if cs.state == stateClosing {
+		return
+	}
+	if cs.version == mqtt.Version5 && cs.state == stateConnected {
+		cs.write(mqtt.AppendDisconnect(cs.ls.enc[:0], mqtt.Version5, rc, nil))
+	}
+	cs.state = stateClosing
+	cs.c.Close()
+}
+
+// closeNow closes without a word (3.1.1 has no DISCONNECT from the server).
+func (cs *conn) closeNow(why string) {
+	cs.ls.b.log.Debug("closing connection", "remote", cs.c.RemoteAddr(), "reason", why)
+	cs.state = stateClosing
+	cs.c.Close()
+}
+
+// clientID is the session's client identifier, "" before CONNECT.
+func (cs *conn) clientID() string {
+	if cs.s != nil {
+		return cs.s.clientID
+	}
+	return ""
+}
+
+// startConnectTimer closes the connection if no CONNECT arrives in time.
+func (cs *conn) startConnectTimer() {
+	cs.timer = cs.ls.l.NewTimer(cs.timeout)
+	cs.timer.Reset(cs.ls.b.opts.ConnectTimeout)
+}
+
+// timeout is the connection's one timer: connect timeout before CONNACK,
+// keep alive after. Keep alive is checked lazily: the timer fires at one and
+// a half keep alive periods after the last check and is re-armed for the
+// remainder if the client has sent anything since [MQTT-3.1.2-22].
+func (cs *conn) timeout() {
+	if cs.state == stateClosing || cs.c.Closed() {
+		return
+	}
+	if cs.state != stateConnected {
+		cs.closeNow("connect timeout")
+		return
+	}
+	limit := cs.keepAlive + cs.keepAlive/2
+	idle := cs.ls.now().Sub(cs.lastRead)
+	if idle < limit {
+		cs.timer.Reset(limit - idle)
+		return
+	}
+	cs.ls.b.log.Debug("keep alive timeout", "client", cs.clientID())
+	cs.disconnect(mqtt.KeepAliveTimeout)
+}
+
+// closed runs when the loop reports the connection gone.
+func (cs *conn) closed(err error) {
+	if cs.timer != nil {
+		cs.timer.Stop()
+	}
+	cs.state = stateClosing
+	s := cs.s
+	if s == nil || s.conn != cs {
+		return
+	}
+	ls := cs.ls
+	if err != nil && !cs.normalDisconnect {
+		ls.b.log.Debug("client connection lost", "client", s.clientID, "err", err)
+	} else {
+		ls.b.log.Debug("client disconnected", "client", s.clientID)
+	}
+	ls.detach(cs)
+	ls.sessionOffline(s)
+}

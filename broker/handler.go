@@ -1,0 +1,180 @@
+package broker
+
+import (
+	"sync"
+	"time"
+
+	"github.com/sol-broker/sol/loop"
+	"github.com/sol-broker/sol/mqtt"
+	"github.com/sol-broker/sol/trie"
+)
+
+// loopState is the broker's state for one event loop: the sessions it owns
+// and scratch space reused by every packet it handles. Only that loop's
+// goroutine touches it.
+type loopState struct {
+	b   *Broker
+	l   *loop.Loop
+	idx int
+
+	sessions map[string]*session // sessions owned by this loop, by client identifier
+
+	// Scratch, reused: decoded packets, the encode buffer, match results.
+	connect mqtt.Connect
+	pub     mqtt.Publish
+	out     mqtt.Publish
+	sub     mqtt.Subscribe
+	unsub   mqtt.Unsubscribe
+	ack     mqtt.PubAck
+	disc    mqtt.Disconnect
+	enc     []byte
+	codes   []mqtt.ReasonCode
+	matches []trie.Match[*session]
+	pending []delivery       // one publish's deliveries after merging overlaps
+	seen    map[*session]int // session -> index in pending, for merging
+	avail   func(*session) bool
+	exclude *session // a session avail must refuse (shared redelivery)
+
+	// Cross-loop batches of deliveries, one open batch per destination loop,
+	// posted in Flush.
+	batches []*batch
+	dirty   []int
+}
+
+// batch carries deliveries from one loop to another in one mailbox post.
+type batch struct {
+	ds []delivery
+}
+
+// batchPool recycles batches between loops, so a steady flow of messages
+// allocates no batch.
+var batchPool = sync.Pool{New: func() any { return &batch{ds: make([]delivery, 0, 64)} }}
+
+func newLoopState(b *Broker, l *loop.Loop) *loopState {
+	ls := &loopState{
+		b:        b,
+		l:        l,
+		idx:      l.Index(),
+		sessions: make(map[string]*session),
+		seen:     make(map[*session]int),
+		enc:      make([]byte, 0, 4096),
+	}
+	ls.avail = func(s *session) bool { return s != ls.exclude && s.online.Load() }
+	return ls
+}
+
+// now is the loop's cached time.
+func (ls *loopState) now() time.Time { return ls.l.Now() }
+
+// handler implements loop.Handler for the broker. Every method runs on the
+// goroutine of the loop that owns the connection or received the mail.
+type handler struct{ b *Broker }
+
+// Open is called when a connection is registered on a loop: after accept, or
+// after a migration for CONNECT arrived (the conn already has its state).
+func (h *handler) Open(c *loop.Conn) {
+	ls := h.b.loops[c.Loop().Index()]
+	if cs, ok := c.Context().(*conn); ok {
+		cs.ls = ls // migrated: the CONNECT follows in Data
+		return
+	}
+	h.b.conns.Add(1)
+	cs := &conn{c: c, ls: ls, lastRead: ls.now()}
+	if lo, ok := c.Listener().Tag.(*ListenerOptions); ok {
+		cs.listener = lo
+	}
+	c.SetContext(cs)
+	if h.b.stopping.Load() {
+		c.CloseNow()
+		return
+	}
+	cs.startConnectTimer()
+}
+
+// Data handles every whole packet in in and returns the bytes consumed; an
+// incomplete packet is left for the next call.
+func (h *handler) Data(c *loop.Conn, in []byte) int {
+	cs, ok := c.Context().(*conn)
+	if !ok {
+		return len(in)
+	}
+	return cs.data(in)
+}
+
+// Writable resumes draining the session queue once output has room.
+func (h *handler) Writable(c *loop.Conn) {
+	if cs, ok := c.Context().(*conn); ok && cs.s != nil && cs.s.conn == cs {
+		cs.ls.drain(cs.s)
+	}
+}
+
+// Closed runs once per connection: the session goes offline, the will is
+// published or scheduled, expiry starts.
+func (h *handler) Closed(c *loop.Conn, err error) {
+	cs, ok := c.Context().(*conn)
+	if !ok {
+		return
+	}
+	h.b.conns.Add(-1)
+	cs.closed(err)
+}
+
+// Mail handles one item posted to a loop: deliveries from other loops, auth
+// verdicts, shutdown.
+func (h *handler) Mail(l *loop.Loop, m any) {
+	ls := h.b.loops[l.Index()]
+	switch m := m.(type) {
+	case *batch:
+		for i := range m.ds {
+			ls.deliver(&m.ds[i])
+		}
+		clear(m.ds)
+		m.ds = m.ds[:0]
+		batchPool.Put(m)
+	case *authResult:
+		m.cs.authDone(m.ok)
+	case *shutdownMsg:
+		ls.shutdown()
+		m.done.Done()
+	}
+}
+
+// Flush posts this iteration's batches, one post per destination loop.
+func (h *handler) Flush(l *loop.Loop) {
+	h.b.loops[l.Index()].flushBatches()
+}
+
+// enqueueRemote appends d to the batch for the loop owning d.s.
+func (ls *loopState) enqueueRemote(d *delivery) {
+	if ls.batches == nil {
+		ls.batches = make([]*batch, len(ls.b.loops))
+	}
+	to := d.s.owner
+	bt := ls.batches[to]
+	if bt == nil {
+		bt = batchPool.Get().(*batch)
+		ls.batches[to] = bt
+		ls.dirty = append(ls.dirty, to)
+	}
+	bt.ds = append(bt.ds, *d)
+}
+
+// flushBatches posts every open batch to its loop.
+func (ls *loopState) flushBatches() {
+	for _, to := range ls.dirty {
+		bt := ls.batches[to]
+		ls.batches[to] = nil
+		ls.b.loops[to].l.Post(bt)
+	}
+	ls.dirty = ls.dirty[:0]
+}
+
+// shutdown tells this loop's 5.0 clients the server is going away and closes
+// every connection with flush.
+func (ls *loopState) shutdown() {
+	for _, s := range ls.sessions {
+		if cs := s.conn; cs != nil {
+			cs.disconnect(mqtt.ServerShuttingDown)
+		}
+	}
+}

@@ -1,0 +1,424 @@
+package broker
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/sol-broker/sol/mqtt"
+)
+
+// sysPrefix starts the broker's own topics; clients cannot publish there.
+var sysPrefix = []byte("$SYS")
+
+// onPublish handles a PUBLISH from the client: checks, QoS 2 duplicate
+// suppression, topic alias, the copy into a Msg, routing and the
+// acknowledgement.
+func (cs *conn) onPublish(pkt []byte) error {
+	ls, o := cs.ls, &cs.ls.b.opts
+	p := &ls.pub
+	if err := mqtt.DecodePublish(pkt, cs.version, p); err != nil {
+		return err
+	}
+	ls.b.stats.received.Add(1)
+	if p.QoS > o.MaxQoS {
+		return mqtt.QoSNotSupported // [MQTT-3.2.2-11]
+	}
+	if p.Retain && o.DisableRetain {
+		return mqtt.RetainNotSupported // [MQTT-3.2.2-14]
+	}
+	if cs.version == mqtt.Version5 {
+		if err := cs.resolveAlias(p); err != nil {
+			return err
+		}
+	}
+	if len(p.Topic) == 0 {
+		return mqtt.ProtocolError // [MQTT-3.3.2-1] no topic and no alias
+	}
+
+	// QoS 2 received twice before PUBREL: acknowledge, do not forward again
+	// [MQTT-4.3.3-9].
+	if p.QoS == 2 && cs.s.qos2In.has(p.PacketID) {
+		cs.write(mqtt.AppendPubAck(ls.enc[:0], cs.version, mqtt.PUBREC, p.PacketID, mqtt.Success, nil))
+		return nil
+	}
+	if p.QoS == 2 && cs.s.qos2In.len() >= o.MaxInflight {
+		return mqtt.ReceiveMaximumExceeded // [MQTT-3.3.4-9]
+	}
+
+	rc := mqtt.Success
+	allowed := !bytes.HasPrefix(p.Topic, sysPrefix)
+	if allowed && o.Auth != nil && !o.Auth.CanPublish(cs.s.clientID, cs.username, p.Topic) {
+		allowed = false
+	}
+	if !allowed {
+		rc = mqtt.NotAuthorized
+	} else {
+		m := ls.copyPublish(p, cs.s)
+		if ls.publish(m) == 0 && cs.version == mqtt.Version5 {
+			rc = mqtt.NoMatchingSubscribers
+		}
+	}
+	switch p.QoS {
+	case 1:
+		cs.write(mqtt.AppendPubAck(ls.enc[:0], cs.version, mqtt.PUBACK, p.PacketID, rc, nil))
+	case 2:
+		if rc < 0x80 {
+			cs.s.qos2In.add(p.PacketID)
+		}
+		cs.write(mqtt.AppendPubAck(ls.enc[:0], cs.version, mqtt.PUBREC, p.PacketID, rc, nil))
+	}
+	return nil
+}
+
+// resolveAlias applies a 5.0 Topic Alias from the client: a topic with an
+// alias (re)defines it, an empty topic uses it [MQTT-3.3.2-12].
+func (cs *conn) resolveAlias(p *mqtt.Publish) error {
+	if !p.Props.Has(mqtt.PropTopicAlias) {
+		return nil
+	}
+	a := int(p.Props.TopicAlias)
+	if a == 0 || a > cs.ls.b.opts.TopicAliasMaximum {
+		return mqtt.TopicAliasInvalid // [MQTT-3.3.2-8] [MQTT-3.3.2-9]
+	}
+	if cs.aliasIn == nil {
+		cs.aliasIn = make([][]byte, cs.ls.b.opts.TopicAliasMaximum)
+	}
+	if len(p.Topic) > 0 {
+		cs.aliasIn[a-1] = append(cs.aliasIn[a-1][:0], p.Topic...)
+		return nil
+	}
+	if len(cs.aliasIn[a-1]) == 0 {
+		return mqtt.ProtocolError // [MQTT-3.3.4-6] alias never set
+	}
+	p.Topic = cs.aliasIn[a-1]
+	return nil
+}
+
+// copyPublish copies a decoded PUBLISH out of the read buffer into a Msg.
+func (ls *loopState) copyPublish(p *mqtt.Publish, from *session) *Msg {
+	f := msgFields{topic: p.Topic, payload: p.Payload, qos: p.QoS, retain: p.Retain, from: from}
+	if f.payload == nil {
+		f.payload = []byte{}
+	}
+	pr := &p.Props
+	if pr.Present != 0 {
+		f.payloadFormat, f.hasPayloadFormat = pr.PayloadFormat, pr.Has(mqtt.PropPayloadFormat)
+		f.contentType = pr.ContentType
+		f.responseTopic = pr.ResponseTopic
+		f.correlation = pr.CorrelationData
+		if pr.Has(mqtt.PropUserProperty) {
+			f.ups = pr.User
+		}
+		if pr.Has(mqtt.PropMessageExpiry) {
+			f.expiry = ls.now().Add(time.Duration(pr.MessageExpiry) * time.Second)
+		}
+	}
+	return newMsg(&f)
+}
+
+// publish routes m: retained store, then one delivery per matching session
+// (overlapping subscriptions merged) and one per matching shared group. It
+// returns the number of deliveries. Loop goroutine only.
+func (ls *loopState) publish(m *Msg) int {
+	b := ls.b
+	if m.Retain && !b.opts.DisableRetain {
+		if len(m.Payload) == 0 {
+			b.retained.Delete(string(m.Topic)) // [MQTT-3.3.1-6]
+		} else {
+			b.retained.Set(string(m.Topic), m, m.size()) // [MQTT-3.3.1-5]
+		}
+	}
+	ls.matches = b.subs.Match(m.Topic, ls.matches[:0], ls.avail)
+	if len(ls.matches) == 0 {
+		return 0
+	}
+	ls.pending = ls.pending[:0]
+	for i := range ls.matches {
+		mt := &ls.matches[i]
+		s, opt := mt.Sub, &mt.Opts
+		qos := min(m.QoS, opt.QoS)                  // [MQTT-3.8.4-8] downgrade to the granted QoS
+		retain := m.Retain && opt.RetainAsPublished // [MQTT-3.3.1-12] [MQTT-3.3.1-13]
+		if mt.Group != "" {
+			d := delivery{s: s, m: m, qos: qos, retain: retain, shared: mt.Filter}
+			d.addSubID(opt.SubscriptionID)
+			ls.pending = append(ls.pending, d)
+			continue
+		}
+		if opt.NoLocal && m.from == s { // [MQTT-3.8.3-3]
+			continue
+		}
+		if len(ls.matches) > 1 {
+			if j, ok := ls.seen[s]; ok {
+				d := &ls.pending[j]
+				d.qos = max(d.qos, qos)
+				d.retain = d.retain || retain
+				d.addSubID(opt.SubscriptionID)
+				continue
+			}
+			ls.seen[s] = len(ls.pending)
+		}
+		d := delivery{s: s, m: m, qos: qos, retain: retain}
+		d.addSubID(opt.SubscriptionID)
+		ls.pending = append(ls.pending, d)
+	}
+	if len(ls.matches) > 1 {
+		clear(ls.seen)
+	}
+	clear(ls.matches) // drop references for the GC
+	n := len(ls.pending)
+	for i := range ls.pending {
+		ls.route(&ls.pending[i])
+	}
+	clear(ls.pending)
+	return n
+}
+
+// route hands d to its session: directly if this loop owns it, else into
+// the batch for the owner loop.
+func (ls *loopState) route(d *delivery) {
+	if d.s.owner == ls.idx {
+		ls.deliver(d)
+		return
+	}
+	ls.enqueueRemote(d)
+}
+
+// deliver gives d to its session, which this loop owns: sent now if the
+// client is connected, the queue is empty, the inflight window has room and
+// the output is not congested; queued otherwise (QoS 0 is not queued for an
+// offline session).
+func (ls *loopState) deliver(d *delivery) {
+	s := d.s
+	if s.gone {
+		return
+	}
+	if d.m.expired(ls.now()) {
+		ls.b.stats.droppedExpired.Add(1)
+		return
+	}
+	if a := ls.b.opts.Auth; a != nil && !a.CanRead(s.clientID, s.username, d.m.Topic) {
+		return
+	}
+	cs := s.conn
+	if cs == nil || cs.state != stateConnected {
+		if d.qos > 0 {
+			ls.enqueue(s, d)
+		}
+		return
+	}
+	if s.queue.len() > 0 || cs.c.Congested() || d.qos > 0 && s.inflight.full() {
+		ls.enqueue(s, d)
+		return
+	}
+	ls.send(cs, d, 0, false)
+}
+
+// enqueue puts d on s's queue, counting a drop when the bounds refuse it.
+func (ls *loopState) enqueue(s *session, d *delivery) {
+	if !s.queue.push(*d) {
+		ls.b.stats.droppedQueueFull.Add(1)
+		s.droppedTotal++
+		if s.droppedTotal&(s.droppedTotal-1) == 0 { // log at powers of two
+			ls.b.log.Warn("session queue full, dropping messages", "client", s.clientID, "dropped", s.droppedTotal)
+		}
+	}
+}
+
+// drain sends queued deliveries while the client is connected, its output
+// has room and the inflight window allows.
+func (ls *loopState) drain(s *session) {
+	cs := s.conn
+	if cs == nil || cs.state != stateConnected {
+		return
+	}
+	now := ls.now()
+	for !cs.c.Congested() {
+		d, ok := s.queue.peek()
+		if !ok {
+			return
+		}
+		if d.qos > 0 && s.inflight.full() {
+			return
+		}
+		dd, _ := s.queue.pop()
+		if dd.m.expired(now) { // [MQTT-3.3.2-5]
+			ls.b.stats.droppedExpired.Add(1)
+			continue
+		}
+		ls.send(cs, &dd, 0, false)
+	}
+}
+
+// resend sends again, in order, what was in flight when the client went
+// away: PUBLISH with DUP for unacknowledged messages, PUBREL for those past
+// PUBREC [MQTT-4.4.0-1].
+func (ls *loopState) resend(s *session) {
+	cs := s.conn
+	entries := s.inflight.entries
+	for i := 0; i < len(entries); i++ {
+		e := &entries[i]
+		if e.state == awaitingPubcomp {
+			cs.write(mqtt.AppendPubAck(ls.enc[:0], cs.version, mqtt.PUBREL, e.pid, mqtt.Success, nil))
+			continue
+		}
+		if !ls.send(cs, &e.d, e.pid, true) {
+			s.inflight.remove(e.pid)
+			entries = s.inflight.entries
+			i--
+		}
+	}
+}
+
+// send encodes d into the client's output. pid 0 means a new message (an
+// identifier is assigned for QoS > 0 and the message recorded in flight);
+// otherwise it is a resend of pid. It returns false when the message was
+// dropped because it exceeds the client's Maximum Packet Size
+// [MQTT-3.1.2-24].
+func (ls *loopState) send(cs *conn, d *delivery, pid uint16, dup bool) bool {
+	p := &ls.out
+	p.Dup = dup
+	p.QoS = d.qos
+	p.Retain = d.retain
+	p.Topic = d.m.Topic
+	p.Payload = d.m.Payload
+	p.PacketID = 0
+	if d.qos > 0 {
+		p.PacketID = max(pid, 1) // placeholder for sizing
+	}
+	p.Props.Reset()
+	var newAlias uint16
+	if cs.version == mqtt.Version5 {
+		ls.fillProps(p, d)
+		newAlias = cs.applyAliasOut(p)
+	}
+	if mqtt.PublishSize(cs.version, p) > cs.maxPacketOut {
+		ls.b.stats.droppedTooLarge.Add(1)
+		return false
+	}
+	if newAlias != 0 {
+		cs.aliasOut[string(d.m.Topic)] = newAlias
+		cs.aliasOutNext = newAlias
+	}
+	if d.qos > 0 && pid == 0 {
+		pid = cs.s.inflight.add(*d)
+		p.PacketID = pid
+	}
+	ls.enc = mqtt.AppendPublish(ls.enc[:0], cs.version, p)
+	cs.c.Write(ls.enc)
+	ls.enc = ls.enc[:0]
+	ls.b.stats.sent.Add(1)
+	return true
+}
+
+// fillProps sets the 5.0 properties of an outbound PUBLISH from the Msg and
+// the delivery: forwarded unchanged and in order [MQTT-3.3.2-15]
+// [MQTT-3.3.2-17] [MQTT-3.3.2-20], Message Expiry decremented by the time
+// waited [MQTT-3.3.2-6], and the matching subscription identifiers
+// [MQTT-3.3.4-3].
+func (ls *loopState) fillProps(p *mqtt.Publish, d *delivery) {
+	m, pr := d.m, &p.Props
+	if m.HasPayloadFormat {
+		pr.PayloadFormat = m.PayloadFormat
+		pr.Set(mqtt.PropPayloadFormat)
+	}
+	if !m.Expiry.IsZero() {
+		pr.MessageExpiry = m.remainingExpiry(ls.now())
+		pr.Set(mqtt.PropMessageExpiry)
+	}
+	if m.ContentType != nil {
+		pr.ContentType = m.ContentType
+		pr.Set(mqtt.PropContentType)
+	}
+	if m.ResponseTopic != nil {
+		pr.ResponseTopic = m.ResponseTopic
+		pr.Set(mqtt.PropResponseTopic)
+	}
+	if m.CorrelationData != nil {
+		pr.CorrelationData = m.CorrelationData
+		pr.Set(mqtt.PropCorrelationData)
+	}
+	if m.UserProperties != nil {
+		pr.User = m.UserProperties
+		pr.Set(mqtt.PropUserProperty)
+	}
+	if d.nsub > 0 {
+		for i := 0; i < int(d.nsub); i++ {
+			pr.SubscriptionIDs = append(pr.SubscriptionIDs, d.subIDs[i])
+		}
+		pr.SubscriptionIDs = append(pr.SubscriptionIDs, d.more...)
+		pr.Set(mqtt.PropSubscriptionID)
+	}
+}
+
+// applyAliasOut replaces the topic by an alias the client already knows, or
+// picks a new alias while the client's Topic Alias Maximum allows
+// [MQTT-3.3.2-10]. It returns the new alias to record once the packet is
+// known to fit, or 0.
+func (cs *conn) applyAliasOut(p *mqtt.Publish) uint16 {
+	if cs.aliasMaxOut == 0 {
+		return 0
+	}
+	if a, ok := cs.aliasOut[string(p.Topic)]; ok {
+		p.Props.TopicAlias = a
+		p.Props.Set(mqtt.PropTopicAlias)
+		p.Topic = nil
+		return 0
+	}
+	if cs.aliasOutNext >= cs.aliasMaxOut {
+		return 0
+	}
+	if cs.aliasOut == nil {
+		cs.aliasOut = make(map[string]uint16)
+	}
+	a := cs.aliasOutNext + 1
+	p.Props.TopicAlias = a
+	p.Props.Set(mqtt.PropTopicAlias)
+	return a
+}
+
+// redistributeShared moves deliveries that came from shared subscriptions
+// out of s (going offline or ending) to another member of their group, so a
+// member that leaves loses no message. QoS 0 ones are dropped with it, as is
+// a QoS 2 message already past PUBREC (the client has it).
+func (ls *loopState) redistributeShared(s *session) {
+	keep := s.inflight.entries[:0]
+	for _, e := range s.inflight.entries {
+		if e.d.shared != "" && e.state == awaitingAck && ls.redeliver(s, &e.d) {
+			continue
+		}
+		keep = append(keep, e)
+	}
+	clear(s.inflight.entries[len(keep):])
+	s.inflight.entries = keep
+	if s.queue.len() == 0 {
+		return
+	}
+	n := s.queue.len()
+	for i := 0; i < n; i++ {
+		d, _ := s.queue.pop()
+		if d.shared != "" && (d.qos == 0 || ls.redeliver(s, &d)) {
+			continue
+		}
+		s.queue.push(d)
+	}
+}
+
+// redeliver picks another member of d's shared group and routes d there.
+// It reports false when there is none.
+func (ls *loopState) redeliver(from *session, d *delivery) bool {
+	ls.exclude = from
+	ls.matches = ls.b.subs.Match(d.m.Topic, ls.matches[:0], ls.avail)
+	ls.exclude = nil
+	for i := range ls.matches {
+		mt := &ls.matches[i]
+		if mt.Filter == d.shared && mt.Sub != from {
+			nd := delivery{s: mt.Sub, m: d.m, qos: min(d.m.QoS, mt.Opts.QoS), retain: d.retain, shared: d.shared}
+			nd.addSubID(mt.Opts.SubscriptionID)
+			clear(ls.matches)
+			ls.route(&nd)
+			return true
+		}
+	}
+	clear(ls.matches)
+	return false
+}

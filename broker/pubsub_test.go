@@ -1,0 +1,324 @@
+package broker_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/sol-broker/sol/broker"
+	tb "github.com/sol-broker/sol/internal/testbroker"
+	"github.com/sol-broker/sol/mqtt"
+)
+
+// sub5 subscribes a 5.0 client with full options and returns the codes.
+func sub5(t *testing.T, c *tb.Client, pid uint16, subID uint32, filters ...mqtt.Subscription) []mqtt.ReasonCode {
+	t.Helper()
+	p := &mqtt.Subscribe{PacketID: pid, Filters: filters}
+	if subID != 0 {
+		p.Props.SubscriptionIDs = []uint32{subID}
+		p.Props.Set(mqtt.PropSubscriptionID)
+	}
+	c.Write(mqtt.AppendSubscribe(nil, c.Version, p))
+	ack := c.Expect(mqtt.SUBACK)
+	if ack.Suback.PacketID != pid {
+		t.Fatalf("SUBACK packet id %d, want %d", ack.Suback.PacketID, pid)
+	}
+	return append([]mqtt.ReasonCode(nil), ack.Suback.Reasons...)
+}
+
+func TestSubscribeUnsubscribeCodes(t *testing.T) {
+	addr := tb.Start(t, broker.Options{Loops: 2, MaxQoS: 1})
+	c := tb.ConnectClient(t, addr, v5, "subcodes", true)
+	codes := sub5(t, c, 7, 0,
+		mqtt.Subscription{Filter: []byte("a/+"), QoS: 2},
+		mqtt.Subscription{Filter: []byte("b/#"), QoS: 0},
+		mqtt.Subscription{Filter: []byte("$share/g/c"), QoS: 1})
+	if fmt.Sprint(codes) != fmt.Sprint([]mqtt.ReasonCode{1, 0, 1}) {
+		t.Fatalf("SUBACK codes %v, want [1 0 1] (QoS 2 capped to Maximum QoS 1)", codes)
+	}
+	c.Write(mqtt.AppendUnsubscribe(nil, v5, &mqtt.Unsubscribe{PacketID: 8, Filters: [][]byte{[]byte("a/+"), []byte("nope"), []byte("$share/g/c")}}))
+	ack := c.Expect(mqtt.UNSUBACK)
+	want := []mqtt.ReasonCode{mqtt.Success, mqtt.NoSubscriptionExisted, mqtt.Success}
+	if ack.Unsuback.PacketID != 8 || fmt.Sprint(ack.Unsuback.Reasons) != fmt.Sprint(want) {
+		t.Fatalf("UNSUBACK %d %v, want 8 %v", ack.Unsuback.PacketID, ack.Unsuback.Reasons, want)
+	}
+	// After unsubscribing a/+ nothing arrives on it; b/# still works.
+	c.Publish("a/x", 0, false, 0, []byte("gone"))
+	c.Publish("b/x", 0, false, 0, []byte("here"))
+	if p := c.Expect(mqtt.PUBLISH); string(p.Publish.Payload) != "here" {
+		t.Fatalf("got %q on %q", p.Publish.Payload, p.Publish.Topic)
+	}
+}
+
+func TestSubscribeFeatureSwitches(t *testing.T) {
+	addr := tb.Start(t, broker.Options{Loops: 1, DisableWildcardSubscriptions: true, DisableSharedSubscriptions: true})
+	c := tb.ConnectClient(t, addr, v5, "switches", true)
+	codes := sub5(t, c, 1, 0,
+		mqtt.Subscription{Filter: []byte("a/+")},
+		mqtt.Subscription{Filter: []byte("$share/g/a")},
+		mqtt.Subscription{Filter: []byte("a/b")})
+	want := []mqtt.ReasonCode{mqtt.WildcardSubscriptionsNotSupported, mqtt.SharedSubscriptionsNotSupported, 0}
+	if fmt.Sprint(codes) != fmt.Sprint(want) {
+		t.Fatalf("codes %v, want %v", codes, want)
+	}
+}
+
+// TestQoS0AcrossLoops has subscribers on every loop receive every message
+// of several publishers, in each publisher's order.
+func TestQoS0AcrossLoops(t *testing.T) {
+	addr := tb.Start(t, broker.Options{Loops: 4})
+	const nsub, npub, nmsg = 8, 4, 50
+	subs := make([]*tb.Client, nsub)
+	for i := range subs {
+		subs[i] = tb.ConnectClient(t, addr, v311, fmt.Sprintf("sub-%d", i), true)
+		if rc := subs[i].Subscribe("fan/#", 0); rc != 0 {
+			t.Fatalf("SUBACK %v", rc)
+		}
+	}
+	pubs := make([]*tb.Client, npub)
+	for i := range pubs {
+		pubs[i] = tb.ConnectClient(t, addr, v5, fmt.Sprintf("pub-%d", i), true)
+	}
+	for m := 0; m < nmsg; m++ {
+		for i, p := range pubs {
+			p.Publish(fmt.Sprintf("fan/%d", i), 0, false, 0, []byte(fmt.Sprint(m)))
+		}
+	}
+	for si, s := range subs {
+		next := make([]int, npub)
+		for n := 0; n < npub*nmsg; n++ {
+			p := s.Expect(mqtt.PUBLISH)
+			var from, seq int
+			fmt.Sscanf(string(p.Publish.Topic), "fan/%d", &from)
+			fmt.Sscanf(string(p.Publish.Payload), "%d", &seq)
+			if seq != next[from] {
+				t.Fatalf("subscriber %d: publisher %d message %d arrived when %d was due", si, from, seq, next[from])
+			}
+			next[from]++
+		}
+	}
+}
+
+func TestQoS1And2Flows(t *testing.T) {
+	addr := tb.Start(t, broker.Options{Loops: 2})
+	for _, v := range []byte{v311, v5} {
+		sub := tb.ConnectClient(t, addr, v, fmt.Sprintf("q-sub-%d", v), true)
+		pub := tb.ConnectClient(t, addr, v, fmt.Sprintf("q-pub-%d", v), true)
+		sub.Subscribe("q/+", 2)
+
+		// QoS 1 in, QoS 1 out.
+		pub.Publish("q/1", 1, false, 10, []byte("one"))
+		if a := pub.Expect(mqtt.PUBACK); a.PubAck.PacketID != 10 {
+			t.Fatalf("PUBACK id %d", a.PubAck.PacketID)
+		}
+		p := sub.Expect(mqtt.PUBLISH).Publish
+		if p.QoS != 1 || string(p.Payload) != "one" || p.PacketID == 0 {
+			t.Fatalf("v%d: got QoS %d %q id %d", v, p.QoS, p.Payload, p.PacketID)
+		}
+		sub.Write(mqtt.AppendPubAck(nil, v, mqtt.PUBACK, p.PacketID, 0, nil))
+
+		// QoS 2 in, twice (duplicate before PUBREL), forwarded once.
+		pub.Publish("q/2", 2, false, 11, []byte("two"))
+		if a := pub.Expect(mqtt.PUBREC); a.PubAck.PacketID != 11 {
+			t.Fatalf("PUBREC id %d", a.PubAck.PacketID)
+		}
+		pub.Write(mqtt.AppendPublish(nil, v, &mqtt.Publish{Dup: true, QoS: 2, Topic: []byte("q/2"), PacketID: 11, Payload: []byte("two")}))
+		pub.Expect(mqtt.PUBREC)
+		pub.Write(mqtt.AppendPubAck(nil, v, mqtt.PUBREL, 11, 0, nil))
+		if a := pub.Expect(mqtt.PUBCOMP); a.PubAck.PacketID != 11 {
+			t.Fatalf("PUBCOMP id %d", a.PubAck.PacketID)
+		}
+		p = sub.Expect(mqtt.PUBLISH).Publish
+		if p.QoS != 2 || string(p.Payload) != "two" {
+			t.Fatalf("v%d: got QoS %d %q", v, p.QoS, p.Payload)
+		}
+		pid := p.PacketID
+		sub.Write(mqtt.AppendPubAck(nil, v, mqtt.PUBREC, pid, 0, nil))
+		if a := sub.Expect(mqtt.PUBREL); a.PubAck.PacketID != pid {
+			t.Fatalf("PUBREL id %d, want %d", a.PubAck.PacketID, pid)
+		}
+		sub.Write(mqtt.AppendPubAck(nil, v, mqtt.PUBCOMP, pid, 0, nil))
+		sub.ExpectNothing(100 * time.Millisecond) // the duplicate was not forwarded
+
+		// Downgrade: QoS 2 message to a QoS 0 subscription.
+		sub.Subscribe("down", 0)
+		pub.Publish("down", 2, false, 12, []byte("d"))
+		pub.Expect(mqtt.PUBREC)
+		if p := sub.Expect(mqtt.PUBLISH).Publish; p.QoS != 0 {
+			t.Fatalf("downgrade: got QoS %d", p.QoS)
+		}
+	}
+}
+
+// TestInflightWindow checks that no more than the client's Receive Maximum
+// messages are in flight, and that the rest follow as acknowledgements free
+// the window, in order.
+func TestInflightWindow(t *testing.T) {
+	addr := tb.Start(t, broker.Options{Loops: 2})
+	sub := tb.Dial(t, addr, v5)
+	sub.Connect(&mqtt.Connect{ProtocolLevel: v5, ClientID: []byte("window"), CleanStart: true, Props: mqtt.Properties{
+		Present: 1 << mqtt.PropReceiveMaximum, ReceiveMaximum: 3}})
+	sub5(t, sub, 1, 0, mqtt.Subscription{Filter: []byte("w"), QoS: 1})
+	pub := tb.ConnectClient(t, addr, v311, "window-pub", true)
+	for i := 0; i < 10; i++ {
+		pub.Publish("w", 1, false, uint16(i+1), []byte(fmt.Sprint(i)))
+		pub.Expect(mqtt.PUBACK)
+	}
+	var ids []uint16
+	for i := 0; i < 3; i++ {
+		p := sub.Expect(mqtt.PUBLISH).Publish
+		if string(p.Payload) != fmt.Sprint(i) {
+			t.Fatalf("message %d: got %q", i, p.Payload)
+		}
+		ids = append(ids, p.PacketID)
+	}
+	sub.ExpectNothing(150 * time.Millisecond) // window full
+	next := 3
+	for _, id := range ids {
+		sub.Write(mqtt.AppendPubAck(nil, v5, mqtt.PUBACK, id, 0, nil))
+	}
+	for next < 10 {
+		p := sub.Expect(mqtt.PUBLISH).Publish
+		if string(p.Payload) != fmt.Sprint(next) {
+			t.Fatalf("message %d: got %q", next, p.Payload)
+		}
+		sub.Write(mqtt.AppendPubAck(nil, v5, mqtt.PUBACK, p.PacketID, 0, nil))
+		next++
+	}
+}
+
+// TestOfflineQueueAndResend: a persistent session receives while offline,
+// gets unacknowledged messages again with DUP and PUBREL again on reconnect.
+func TestOfflineQueueAndResend(t *testing.T) {
+	addr := tb.Start(t, broker.Options{Loops: 3})
+	for _, v := range []byte{v311, v5} {
+		id := fmt.Sprintf("offline-%d", v)
+		connect := func() (*tb.Client, *mqtt.Connack) {
+			c := tb.Dial(t, addr, v)
+			return c, c.Connect(&mqtt.Connect{ProtocolLevel: v, ClientID: []byte(id), Props: mqtt.Properties{
+				Present: 1 << mqtt.PropSessionExpiry, SessionExpiry: 300}})
+		}
+		c, _ := connect()
+		c.Subscribe("off/#", 2)
+		pub := tb.ConnectClient(t, addr, v311, fmt.Sprintf("offpub-%d", v), true)
+		pub.Publish("off/a", 1, false, 1, []byte("a"))
+		pub.Expect(mqtt.PUBACK)
+		pub.Publish("off/b", 2, false, 2, []byte("b"))
+		pub.Expect(mqtt.PUBREC)
+		pub.Write(mqtt.AppendPubAck(nil, v311, mqtt.PUBREL, 2, 0, nil))
+		pub.Expect(mqtt.PUBCOMP)
+		// Receive both without acknowledging a; PUBREC b.
+		pa := c.Expect(mqtt.PUBLISH).Publish
+		idA := pa.PacketID
+		pb := c.Expect(mqtt.PUBLISH).Publish
+		idB := pb.PacketID
+		c.Write(mqtt.AppendPubAck(nil, v, mqtt.PUBREC, idB, 0, nil))
+		c.Expect(mqtt.PUBREL)
+		c.Conn.Close() // abrupt
+
+		// While offline: QoS 1 is queued, QoS 0 is not. (If "c" races the
+		// close and reaches the dying connection, it is in flight and is
+		// resent after a: the order is the same either way.)
+		pub.Publish("off/c", 1, false, 3, []byte("c"))
+		pub.Expect(mqtt.PUBACK)
+		pub.Publish("off/zero", 0, false, 0, []byte("z"))
+		pub.Write(mqtt.AppendPingreq(nil))
+		pub.Expect(mqtt.PINGRESP)
+		c2, ack := connect()
+		if !ack.SessionPresent {
+			t.Fatalf("v%d: session not present", v)
+		}
+		// Resend: a with DUP and the same id, PUBREL for b, then c.
+		p := c2.Expect(mqtt.PUBLISH).Publish
+		if !p.Dup || p.PacketID != idA || string(p.Payload) != "a" {
+			t.Fatalf("v%d: resend got dup=%v id=%d %q, want dup a id %d", v, p.Dup, p.PacketID, p.Payload, idA)
+		}
+		if r := c2.Expect(mqtt.PUBREL); r.PubAck.PacketID != idB {
+			t.Fatalf("v%d: PUBREL id %d want %d", v, r.PubAck.PacketID, idB)
+		}
+		c2.Write(mqtt.AppendPubAck(nil, v, mqtt.PUBACK, idA, 0, nil))
+		c2.Write(mqtt.AppendPubAck(nil, v, mqtt.PUBCOMP, idB, 0, nil))
+		p = c2.Expect(mqtt.PUBLISH).Publish
+		if string(p.Payload) != "c" {
+			t.Fatalf("v%d: got %q, want c", v, p.Payload)
+		}
+		c2.Write(mqtt.AppendPubAck(nil, v, mqtt.PUBACK, p.PacketID, 0, nil))
+		c2.ExpectNothing(100 * time.Millisecond) // no QoS 0 from the offline period
+		c2.Write(mqtt.AppendDisconnect(nil, v, 0, nil))
+	}
+}
+
+func TestRetained(t *testing.T) {
+	addr := tb.Start(t, broker.Options{Loops: 2})
+	pub := tb.ConnectClient(t, addr, v311, "ret-pub", true)
+	pub.Publish("ret/a", 1, true, 1, []byte("first"))
+	pub.Expect(mqtt.PUBACK)
+	pub.Publish("ret/a", 1, true, 2, []byte("second")) // replaces
+	pub.Expect(mqtt.PUBACK)
+	pub.Publish("ret/b", 0, true, 0, []byte("bee"))
+	pub.Publish("ret/c", 0, true, 0, []byte("cee"))
+	pub.Publish("ret/c", 0, true, 0, nil) // deletes
+	pub.Write(mqtt.AppendPingreq(nil))
+	pub.Expect(mqtt.PINGRESP)
+
+	s := tb.ConnectClient(t, addr, v5, "ret-sub", true)
+	sub5(t, s, 1, 0, mqtt.Subscription{Filter: []byte("ret/#"), QoS: 1})
+	got := map[string]string{}
+	for i := 0; i < 2; i++ {
+		p := s.Expect(mqtt.PUBLISH).Publish
+		if !p.Retain {
+			t.Fatalf("retained message without RETAIN")
+		}
+		got[string(p.Topic)] = string(p.Payload)
+	}
+	if got["ret/a"] != "second" || got["ret/b"] != "bee" {
+		t.Fatalf("retained: %v", got)
+	}
+	s.ExpectNothing(100 * time.Millisecond)
+
+	// Retain Handling 1: only for a new subscription; 2: never.
+	sub5(t, s, 2, 0, mqtt.Subscription{Filter: []byte("ret/#"), QoS: 1, RetainHandling: 1})
+	s.ExpectNothing(100 * time.Millisecond)
+	sub5(t, s, 3, 0, mqtt.Subscription{Filter: []byte("ret/+"), QoS: 1, RetainHandling: 2})
+	s.ExpectNothing(100 * time.Millisecond)
+	sub5(t, s, 4, 0, mqtt.Subscription{Filter: []byte("ret/b"), QoS: 0, RetainHandling: 1})
+	if p := s.Expect(mqtt.PUBLISH).Publish; string(p.Payload) != "bee" || !p.Retain || p.QoS != 0 {
+		t.Fatalf("retain handling 1 new subscription: %+v", p)
+	}
+
+	// A live message to a subscription without Retain As Published has RETAIN
+	// cleared; with it, kept.
+	s2 := tb.ConnectClient(t, addr, v5, "ret-rap", true)
+	sub5(t, s2, 1, 0, mqtt.Subscription{Filter: []byte("live/rap"), RetainAsPublished: true},
+		mqtt.Subscription{Filter: []byte("live/plain")})
+	pub.Publish("live/rap", 0, true, 0, []byte("x"))
+	if p := s2.Expect(mqtt.PUBLISH).Publish; !p.Retain {
+		t.Fatal("Retain As Published: RETAIN cleared")
+	}
+	pub.Publish("live/plain", 0, true, 0, []byte("y"))
+	if p := s2.Expect(mqtt.PUBLISH).Publish; p.Retain {
+		t.Fatal("without Retain As Published: RETAIN kept")
+	}
+
+	// Shared subscriptions get no retained messages.
+	s3 := tb.ConnectClient(t, addr, v5, "ret-shared", true)
+	sub5(t, s3, 1, 0, mqtt.Subscription{Filter: []byte("$share/g/ret/#")})
+	s3.ExpectNothing(100 * time.Millisecond)
+}
+
+func TestSysTopicsNotPublishable(t *testing.T) {
+	addr := tb.Start(t, broker.Options{Loops: 1})
+	s := tb.ConnectClient(t, addr, v5, "sys-sub", true)
+	sub5(t, s, 1, 0, mqtt.Subscription{Filter: []byte("$SYS/#")})
+	p := tb.ConnectClient(t, addr, v5, "sys-pub", true)
+	p.Publish("$SYS/broker/fake", 1, false, 1, []byte("x"))
+	if a := p.Expect(mqtt.PUBACK); a.PubAck.Reason != mqtt.NotAuthorized {
+		t.Fatalf("PUBACK %v, want not authorized", a.PubAck.Reason)
+	}
+	s.ExpectNothing(100 * time.Millisecond)
+	// And '#' does not match $ topics.
+	s2 := tb.ConnectClient(t, addr, v5, "hash-sub", true)
+	sub5(t, s2, 1, 0, mqtt.Subscription{Filter: []byte("#")})
+	p.Publish("$other", 0, false, 0, []byte("x"))
+	s2.ExpectNothing(100 * time.Millisecond)
+}
