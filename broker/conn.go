@@ -156,6 +156,17 @@ func (cs *conn) disconnect(rc mqtt.ReasonCode) {
 	}
 	cs.state = stateClosing
 	cs.c.Close()
+	cs.release()
+}
+
+// release separates the session from a connection that is closing: the
+// session goes offline now rather than when the close completes (which may
+// wait for the peer), so that a reconnect finds it offline.
+func (cs *conn) release() {
+	if s := cs.s; s != nil && s.conn == cs {
+		cs.ls.detach(cs)
+		cs.ls.sessionOffline(s)
+	}
 }
 
 // closeNow closes without a word (3.1.1 has no DISCONNECT from the server).
@@ -163,6 +174,7 @@ func (cs *conn) closeNow(why string) {
 	cs.ls.b.log.Debug("closing connection", "remote", cs.c.RemoteAddr(), "reason", why)
 	cs.state = stateClosing
 	cs.c.Close()
+	cs.release()
 }
 
 // clientID is the session's client identifier, "" before CONNECT.
@@ -217,6 +229,5 @@ func (cs *conn) closed(err error) {
 	} else {
 		ls.b.log.Debug("client disconnected", "client", s.clientID)
 	}
-	ls.detach(cs)
-	ls.sessionOffline(s)
+	cs.release()
 }

@@ -193,9 +193,11 @@ func (cs *conn) accept(p *mqtt.Connect) bool {
 	if s != nil {
 		if old := s.conn; old != nil {
 			ls.b.log.Debug("session taken over", "client", id)
-			old.disconnect(mqtt.SessionTakenOver) // [MQTT-3.1.4-3]
-			ls.detach(old)
+			old.disconnect(mqtt.SessionTakenOver) // [MQTT-3.1.4-3]; the session goes offline
+			s = ls.sessions[id]                   // nil if it ended (expiry 0)
 		}
+	}
+	if s != nil {
 		if p.CleanStart {
 			ls.endSession(s)
 			s = nil
@@ -332,5 +334,6 @@ func (cs *conn) onDisconnect(pkt []byte) error {
 	}
 	cs.state = stateClosing
 	cs.c.Close()
+	cs.release()
 	return nil
 }

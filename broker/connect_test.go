@@ -167,7 +167,9 @@ func TestServerKeepAlive(t *testing.T) {
 
 func TestTakeover(t *testing.T) {
 	addr := tb.Start(t, broker.Options{Loops: 4})
-	old := tb.ConnectClient(t, addr, v5, "dup", false)
+	old := tb.Dial(t, addr, v5)
+	old.Connect(&mqtt.Connect{ProtocolLevel: v5, ClientID: []byte("dup"), Props: mqtt.Properties{
+		Present: 1 << mqtt.PropSessionExpiry, SessionExpiry: 60}})
 	if rc := old.Subscribe("take/over", 1); rc != 1 {
 		t.Fatalf("SUBACK %v", rc)
 	}

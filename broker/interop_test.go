@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	pahov3 "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.golang/paho"
+	pahov3 "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/sol-broker/sol/broker"
 	tb "github.com/sol-broker/sol/internal/testbroker"

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -20,8 +21,9 @@ const DefaultTimeout = 5 * time.Second
 
 // Start starts a broker with options o listening on 127.0.0.1:0 (anonymous
 // clients allowed) and returns its address. The broker is shut down by
-// t.Cleanup. It fails the test if the broker cannot start. Call it from the
-// test goroutine.
+// t.Cleanup. A nil o.Logger logs nothing (set one to see the broker's logs).
+// It fails the test if the broker cannot start. Call it from the test
+// goroutine.
 func Start(t testing.TB, o broker.Options) (addr string) {
 	_, addr = StartBroker(t, o)
 	return addr
@@ -30,6 +32,9 @@ func Start(t testing.TB, o broker.Options) (addr string) {
 // StartBroker is Start that also returns the broker.
 func StartBroker(t testing.TB, o broker.Options) (*broker.Broker, string) {
 	t.Helper()
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	b, err := broker.New(o)
 	if err != nil {
 		t.Fatalf("broker.New: %v", err)
