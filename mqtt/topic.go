@@ -106,8 +106,8 @@ func validFilter(f []byte) error {
 // ok=false, inner=filter and a nil error, without checking the filter. For a
 // shared one it returns ok=true, the group name and the inner filter (views
 // into filter), and an *Error with reason TopicFilterInvalid when the group is
-// empty or holds '+', '#' ([MQTT-4.8.2-1]), when no '/' and filter follow it
-// ([MQTT-4.8.2-2]), or when the inner filter is itself invalid.
+// empty ([MQTT-4.8.2-1]), holds '+' or '#', or is not followed by '/' and a
+// filter ([MQTT-4.8.2-2]), or when the inner filter is itself invalid.
 func ParseShared(filter []byte) (group, inner []byte, ok bool, err error) {
 	if !bytes.HasPrefix(filter, []byte(sharePrefix)) {
 		return nil, filter, false, nil
@@ -118,8 +118,11 @@ func ParseShared(filter []byte) (group, inner []byte, ok bool, err error) {
 		return nil, nil, true, perr(0, TopicFilterInvalid, "MQTT-4.8.2-2", "shared subscription without a topic filter") // [MQTT-4.8.2-2]
 	}
 	group, inner = rest[:slash], rest[slash+1:]
-	if len(group) == 0 || bytes.ContainsAny(group, "+#") {
-		return group, inner, true, perr(0, TopicFilterInvalid, "MQTT-4.8.2-1", "share name empty or holding a wildcard") // [MQTT-4.8.2-1]
+	if len(group) == 0 {
+		return group, inner, true, perr(0, TopicFilterInvalid, "MQTT-4.8.2-1", "empty share name") // [MQTT-4.8.2-1]
+	}
+	if bytes.ContainsAny(group, "+#") {
+		return group, inner, true, perr(0, TopicFilterInvalid, "MQTT-4.8.2-2", "wildcard in share name") // [MQTT-4.8.2-2]
 	}
 	if err := validFilter(group); err != nil {
 		return group, inner, true, err
