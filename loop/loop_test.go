@@ -179,10 +179,10 @@ func TestMailExactlyOnceInPosterOrder(t *testing.T) {
 
 func TestTimersFireAtDeadlineAndCancel(t *testing.T) {
 	type result struct {
-		name    string
-		armed   time.Time
-		fired   time.Time
-		want    time.Duration
+		name  string
+		armed time.Time
+		fired time.Time
+		want  time.Duration
 	}
 	results := make(chan result, 16)
 	cancelledFired := make(chan string, 4)
