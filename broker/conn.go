@@ -110,8 +110,11 @@ func (cs *conn) packet(pkt []byte) bool {
 		err = mqtt.ProtocolError
 	case mqtt.CONNECT:
 		err = mqtt.ProtocolError // [MQTT-3.1.0-2] a second CONNECT
-	default:
-		err = mqtt.ProtocolError
+	default: // reserved type 0, or a server-to-client packet
+		err = mqtt.MalformedPacket
+		if t != 0 {
+			err = mqtt.ProtocolError
+		}
 	}
 	if err != nil {
 		cs.fail(err)
