@@ -3,6 +3,7 @@ package broker_test
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -127,3 +128,5 @@ func TestMalformedConnect(t *testing.T) {
 	// Still serving.
 	tb.ConnectClient(t, addr, v311, "after", true)
 }
+
+func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
