@@ -1,0 +1,428 @@
+package main
+
+// Fan-in and fan-out: P publishers each send M messages of S bytes at QoS q to
+// their own topic under a random prefix; N subscribers hold one wildcard
+// subscription on the prefix and so each expects P*M messages. The payload
+// carries the send time, the publisher index and a sequence number, so every
+// subscriber counts latency, unique deliveries and duplicates per message.
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// payloadHeader is the part of every payload mqload reads back: send time
+// (8 bytes, ns since the run's base), publisher index (4), sequence (4).
+const payloadHeader = 16
+
+// relayHello is the byte the raw relay writes to an output connection once it
+// forwards to it, so subscribers know they will miss nothing sent afterwards.
+const relayHello = '\n'
+
+// flowConfig describes one fan-in or fan-out run.
+type flowConfig struct {
+	addr     string        // broker, or the relay's input address in raw mode
+	rawSub   string        // raw mode: the relay's output address; empty for MQTT
+	pubs     int           // publishers
+	subs     int           // subscribers, each on prefix/#
+	msgs     int           // messages per publisher
+	size     int           // payload bytes, at least payloadHeader
+	qos      byte          // 0, 1 or 2 (raw mode: 0)
+	inflight int           // unacknowledged QoS 1/2 messages per publisher
+	rate     float64       // total messages per second across publishers; 0: unpaced
+	timeout  time.Duration // whole run, connections included
+	quiet    time.Duration // stop this long after the last delivery once publishers are done
+}
+
+// subscriber state written by its own goroutine, read by the coordinator through atomics.
+type flowSub struct {
+	c          *client
+	received   atomic.Int64 // unique deliveries
+	duplicates atomic.Int64
+	last       atomic.Int64 // ns since base of the last delivery
+	err        error        // set by the goroutine before it returns
+	hist       histogram
+	seen       [][]uint64 // per publisher, a bit per sequence number
+}
+
+// flowPub is one publisher; sent/acked are read by the coordinator.
+type flowPub struct {
+	c     *client
+	mu    sync.Mutex // guards c.w between the sending and the acknowledging goroutine
+	sent  atomic.Int64
+	acked atomic.Int64
+	err   error
+}
+
+func randomPrefix() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return "mqload/" + hex.EncodeToString(b[:])
+}
+
+// runFlow runs one fan-in/fan-out scenario and fills the delivery fields of res.
+func runFlow(cfg flowConfig, res *result) error {
+	if cfg.size < payloadHeader {
+		return fmt.Errorf("payload size %d below the %d-byte header mqload needs", cfg.size, payloadHeader)
+	}
+	if cfg.pubs < 1 || cfg.subs < 1 || cfg.msgs < 1 {
+		return fmt.Errorf("need at least one publisher, subscriber and message (got %d, %d, %d)", cfg.pubs, cfg.subs, cfg.msgs)
+	}
+	if cfg.qos > 2 {
+		return fmt.Errorf("QoS %d", cfg.qos)
+	}
+	if cfg.inflight < 1 || cfg.inflight > 65535 {
+		return fmt.Errorf("inflight %d outside 1..65535", cfg.inflight)
+	}
+	raw := cfg.rawSub != ""
+	if raw && cfg.qos != 0 {
+		return errors.New("raw relay mode carries QoS 0 only")
+	}
+	deadline := time.Now().Add(cfg.timeout)
+	prefix := randomPrefix()
+	base := time.Now()
+	perSub := int64(cfg.pubs) * int64(cfg.msgs)
+	res.Expected = perSub * int64(cfg.subs)
+
+	subs := make([]*flowSub, cfg.subs)
+	pubs := make([]*flowPub, cfg.pubs)
+	defer func() {
+		for _, s := range subs {
+			if s != nil && s.c != nil {
+				s.c.conn.Close()
+			}
+		}
+		for _, p := range pubs {
+			if p != nil && p.c != nil {
+				p.c.conn.Close()
+			}
+		}
+	}()
+	for i := range subs {
+		s := &flowSub{seen: make([][]uint64, cfg.pubs)}
+		for j := range s.seen {
+			s.seen[j] = make([]uint64, (cfg.msgs+63)/64)
+		}
+		subs[i] = s
+		var err error
+		if raw {
+			s.c, err = dialRaw(cfg.rawSub, deadline, true)
+		} else {
+			s.c, err = dialMQTT(cfg.addr, fmt.Sprintf("%s-s%d", prefix[7:], i), deadline)
+			if err == nil {
+				err = s.c.subscribe(prefix+"/#", cfg.qos, deadline)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("subscriber %d: %w", i, err)
+		}
+	}
+	for i := range pubs {
+		p := &flowPub{}
+		pubs[i] = p
+		var err error
+		if raw {
+			p.c, err = dialRaw(cfg.addr, deadline, false)
+		} else {
+			p.c, err = dialMQTT(cfg.addr, fmt.Sprintf("%s-p%d", prefix[7:], i), deadline)
+		}
+		if err != nil {
+			return fmt.Errorf("publisher %d: %w", i, err)
+		}
+	}
+
+	var wg sync.WaitGroup
+	for _, s := range subs {
+		s.c.conn.SetDeadline(deadline)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.err = s.run(cfg, base, perSub)
+		}()
+	}
+	start := time.Now()
+	var pubsLeft atomic.Int64
+	pubsLeft.Store(int64(cfg.pubs))
+	for i, p := range pubs {
+		p.c.conn.SetDeadline(deadline)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer pubsLeft.Add(-1)
+			p.err = p.run(cfg, i, prefix, base, start)
+		}()
+	}
+
+	// Coordinate: done when every subscriber has everything, when the
+	// publishers are done and nothing arrived for cfg.quiet, or at the deadline.
+	var lastTotal int64 = -1
+	lastChange := time.Now()
+	for {
+		var total int64
+		for _, s := range subs {
+			total += s.received.Load()
+		}
+		now := time.Now()
+		if total != lastTotal {
+			lastTotal, lastChange = total, now
+		}
+		if total == res.Expected {
+			break
+		}
+		if pubsLeft.Load() == 0 && now.Sub(lastChange) >= cfg.quiet {
+			break
+		}
+		if now.After(deadline) {
+			res.Error = fmt.Sprintf("timeout after %v", cfg.timeout)
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval of the coordinator, not synchronisation
+	}
+	for _, s := range subs {
+		s.c.conn.Close()
+	}
+	for _, p := range pubs {
+		p.c.conn.Close()
+	}
+	wg.Wait()
+
+	var hist histogram
+	var last int64
+	for i, s := range subs {
+		res.Received += s.received.Load()
+		res.Duplicates += s.duplicates.Load()
+		hist.merge(&s.hist)
+		if l := s.last.Load(); l > last {
+			last = l
+		}
+		if s.err != nil && !closedErr(s.err) && res.Error == "" {
+			res.Error = fmt.Sprintf("subscriber %d: %v", i, s.err)
+		}
+	}
+	for i, p := range pubs {
+		res.Sent += p.sent.Load()
+		res.Acked += p.acked.Load()
+		if p.err != nil && !closedErr(p.err) && res.Error == "" {
+			res.Error = fmt.Sprintf("publisher %d: %v", i, p.err)
+		}
+	}
+	res.Missing = res.Expected - res.Received
+	if cfg.qos > 0 {
+		res.Lost = res.Missing
+	}
+	if cfg.qos == 2 {
+		res.Lost += res.Duplicates // exactly once broken
+	}
+	elapsed := time.Duration(last) - start.Sub(base)
+	if elapsed > 0 {
+		res.ElapsedS = elapsed.Seconds()
+		res.MsgPerS = float64(res.Received) / elapsed.Seconds()
+	}
+	res.P50us = float64(hist.quantile(0.50)) / 1e3
+	res.P99us = float64(hist.quantile(0.99)) / 1e3
+	res.P999us = float64(hist.quantile(0.999)) / 1e3
+	return nil
+}
+
+// closedErr reports whether err only says the coordinator closed the connection.
+func closedErr(err error) bool {
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF)
+}
+
+// dialRaw connects to the relay; an output connection waits for the relay's hello byte.
+func dialRaw(addr string, deadline time.Time, output bool) (*client, error) {
+	d := net.Dialer{Deadline: deadline}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("dial relay %s: %w", addr, err)
+	}
+	c := newClient(conn)
+	if output {
+		conn.SetDeadline(deadline)
+		b, err := c.rd.r.ReadByte()
+		conn.SetDeadline(time.Time{})
+		if err != nil || b != relayHello {
+			conn.Close()
+			return nil, fmt.Errorf("relay %s: no hello byte (got %q, %v)", addr, b, err)
+		}
+	}
+	return c, nil
+}
+
+// run is the subscriber's goroutine: count, acknowledge, and record latency.
+func (s *flowSub) run(cfg flowConfig, base time.Time, perSub int64) error {
+	c := s.c
+	var pv publishView
+	for {
+		if c.w.Buffered() > 0 && !c.rd.hasPacket() {
+			if err := c.w.Flush(); err != nil {
+				return fmt.Errorf("flush acknowledgements: %w", err)
+			}
+		}
+		first, body, err := c.rd.next()
+		if err != nil {
+			return err
+		}
+		switch first >> 4 {
+		case typePublish:
+			if err := decodePublish(first, body, &pv); err != nil {
+				return err
+			}
+			if len(pv.payload) < payloadHeader {
+				return fmt.Errorf("payload of %d bytes is not mqload's", len(pv.payload))
+			}
+			now := int64(time.Since(base))
+			sent := int64(binary.BigEndian.Uint64(pv.payload))
+			pi := binary.BigEndian.Uint32(pv.payload[8:])
+			seq := binary.BigEndian.Uint32(pv.payload[12:])
+			if int(pi) >= cfg.pubs || int(seq) >= cfg.msgs {
+				return fmt.Errorf("payload names publisher %d message %d, outside this run", pi, seq)
+			}
+			word, bit := &s.seen[pi][seq/64], uint64(1)<<(seq%64)
+			if *word&bit != 0 {
+				s.duplicates.Add(1)
+			} else {
+				*word |= bit
+				s.hist.record(now - sent)
+				s.last.Store(now)
+				s.received.Add(1)
+			}
+			switch pv.qos {
+			case 1:
+				c.buf = appendAck(c.buf[:0], typePuback, pv.packetID)
+				c.w.Write(c.buf)
+			case 2:
+				c.buf = appendAck(c.buf[:0], typePubrec, pv.packetID)
+				c.w.Write(c.buf)
+			}
+		case typePubrel:
+			id, err := ackID(body)
+			if err != nil {
+				return err
+			}
+			c.buf = appendAck(c.buf[:0], typePubcomp, id)
+			c.w.Write(c.buf)
+		case typePingresp:
+		default:
+			return fmt.Errorf("subscriber got unexpected packet type %d", first>>4)
+		}
+	}
+}
+
+// run is the publisher's sending goroutine; for QoS 1/2 it starts a second
+// goroutine that reads acknowledgements and frees window slots.
+func (p *flowPub) run(cfg flowConfig, idx int, prefix string, base, start time.Time) error {
+	c := p.c
+	topic := fmt.Sprintf("%s/%d", prefix, idx)
+	payload := make([]byte, cfg.size)
+	for i := payloadHeader; i < len(payload); i++ {
+		payload[i] = byte(i)
+	}
+	binary.BigEndian.PutUint32(payload[8:], uint32(idx))
+	var interval time.Duration
+	if cfg.rate > 0 {
+		interval = time.Duration(float64(cfg.pubs) / cfg.rate * float64(time.Second))
+	}
+	window := make(chan struct{}, cfg.inflight)
+	ackDone := make(chan error, 1)
+	if cfg.qos > 0 {
+		go func() { ackDone <- p.readAcks(cfg, window) }()
+	}
+	pkt := make([]byte, 0, cfg.size+len(topic)+8)
+	var id uint16
+	for seq := 0; seq < cfg.msgs; seq++ {
+		if interval > 0 {
+			due := start.Add(time.Duration(seq) * interval)
+			if d := time.Until(due); d > 0 {
+				time.Sleep(d) // pacing, not synchronisation
+			}
+		}
+		if cfg.qos > 0 {
+			select {
+			case window <- struct{}{}:
+			default:
+				p.mu.Lock()
+				err := c.w.Flush()
+				p.mu.Unlock()
+				if err != nil {
+					return fmt.Errorf("flush: %w", err)
+				}
+				select {
+				case window <- struct{}{}:
+				case err := <-ackDone:
+					return fmt.Errorf("acknowledgements stopped after %d of %d: %v", p.acked.Load(), cfg.msgs, err)
+				}
+			}
+			id++
+			if id == 0 {
+				id = 1
+			}
+		}
+		binary.BigEndian.PutUint64(payload, uint64(time.Since(base)))
+		binary.BigEndian.PutUint32(payload[12:], uint32(seq))
+		pkt = appendPublish(pkt[:0], topic, cfg.qos, id, payload)
+		p.mu.Lock()
+		_, err := c.w.Write(pkt)
+		if err == nil && interval > 0 {
+			err = c.w.Flush()
+		}
+		p.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("write PUBLISH %d: %w", seq, err)
+		}
+		p.sent.Add(1)
+	}
+	p.mu.Lock()
+	err := c.w.Flush()
+	p.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	if cfg.qos > 0 {
+		return <-ackDone
+	}
+	return nil
+}
+
+// readAcks reads PUBACK (QoS 1) or PUBREC/PUBCOMP (QoS 2) until every message is acknowledged.
+func (p *flowPub) readAcks(cfg flowConfig, window chan struct{}) error {
+	c := p.c
+	var buf []byte
+	for p.acked.Load() < int64(cfg.msgs) {
+		first, body, err := c.rd.next()
+		if err != nil {
+			return err
+		}
+		id, err := ackID(body)
+		if err != nil {
+			return err
+		}
+		switch typ := first >> 4; {
+		case typ == typePuback && cfg.qos == 1, typ == typePubcomp && cfg.qos == 2:
+			p.acked.Add(1)
+			<-window
+		case typ == typePubrec && cfg.qos == 2:
+			buf = appendAck(buf[:0], typePubrel, id)
+			p.mu.Lock()
+			_, err = c.w.Write(buf)
+			if err == nil && !c.rd.hasPacket() {
+				err = c.w.Flush()
+			}
+			p.mu.Unlock()
+			if err != nil {
+				return fmt.Errorf("write PUBREL: %w", err)
+			}
+		default:
+			return fmt.Errorf("publisher at QoS %d got packet type %d", cfg.qos, typ)
+		}
+	}
+	return nil
+}

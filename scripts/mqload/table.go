@@ -1,0 +1,239 @@
+package main
+
+// mqload table: read the JSON lines of many runs (files, or standard input
+// when none is named) and print one Markdown table of medians per scenario
+// and broker, with the ratio sol/mosquitto.
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+// metric is one row of the table, computed from the runs of one label.
+type metric struct {
+	name  string
+	value func(*result) float64
+}
+
+var (
+	flowMetrics = []metric{
+		{"msg/s delivered (higher is better)", func(r *result) float64 { return r.MsgPerS }},
+	}
+	latencyMetrics = []metric{
+		{"p50 latency µs", func(r *result) float64 { return r.P50us }},
+		{"p99 latency µs", func(r *result) float64 { return r.P99us }},
+		{"p999 latency µs", func(r *result) float64 { return r.P999us }},
+	}
+	connsMetrics = []metric{
+		{"connects/s", func(r *result) float64 { return r.ConnectPerS }},
+		{"broker RSS MB", func(r *result) float64 { return float64(r.RSSKB) / 1024 }},
+		{"bytes per idle connection", func(r *result) float64 { return r.BytesPerConn }},
+	}
+)
+
+func readResults(files []string) ([]result, error) {
+	var readers []io.Reader
+	if len(files) == 0 {
+		readers = append(readers, os.Stdin)
+	}
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			return nil, fmt.Errorf("results: %w", err)
+		}
+		defer fh.Close()
+		readers = append(readers, fh)
+	}
+	var out []result
+	sc := bufio.NewScanner(io.MultiReader(readers...))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var r result
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			return nil, fmt.Errorf("results line %d: %w", n, err)
+		}
+		out = append(out, r)
+	}
+	return out, sc.Err()
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func formatValue(v float64) string {
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+// printTable writes the table for the runs in files to w.
+func printTable(w io.Writer, files []string) error {
+	runs, err := readResults(files)
+	if err != nil {
+		return err
+	}
+	if len(runs) == 0 {
+		return fmt.Errorf("no results")
+	}
+	var labels, brokers []string
+	byKey := map[[2]string][]*result{}
+	for i := range runs {
+		r := &runs[i]
+		if r.Label == "" {
+			r.Label = r.Mode
+		}
+		if r.Broker == "" {
+			r.Broker = r.Addr
+		}
+		k := [2]string{r.Label, r.Broker}
+		if len(byKey[k]) == 0 {
+			if !contains(labels, r.Label) {
+				labels = append(labels, r.Label)
+			}
+			if !contains(brokers, r.Broker) {
+				brokers = append(brokers, r.Broker)
+			}
+		}
+		byKey[k] = append(byKey[k], r)
+	}
+	ratio := contains(brokers, "sol") && contains(brokers, "mosquitto")
+	fmt.Fprintf(w, "| scenario | metric | %s |", strings.Join(brokers, " | "))
+	if ratio {
+		fmt.Fprint(w, " sol/mosquitto |")
+	}
+	fmt.Fprintln(w, " runs | lost (QoS 1/2 promises broken) | errors |")
+	fmt.Fprint(w, "| --- | --- |", strings.Repeat(" ---: |", len(brokers)))
+	if ratio {
+		fmt.Fprint(w, " ---: |")
+	}
+	fmt.Fprintln(w, " ---: | ---: | --- |")
+
+	row := func(label, name string, value func(b string) (float64, bool), runsCol, lostCol, errCol string) {
+		fmt.Fprintf(w, "| %s | %s |", label, name)
+		vals := map[string]float64{}
+		for _, b := range brokers {
+			v, ok := value(b)
+			if !ok {
+				fmt.Fprint(w, " – |")
+				continue
+			}
+			vals[b] = v
+			fmt.Fprintf(w, " %s |", formatValue(v))
+		}
+		if ratio {
+			s, ok1 := vals["sol"]
+			m, ok2 := vals["mosquitto"]
+			if ok1 && ok2 && m != 0 {
+				fmt.Fprintf(w, " %.2f |", s/m)
+			} else {
+				fmt.Fprint(w, " – |")
+			}
+		}
+		fmt.Fprintf(w, " %s | %s | %s |\n", runsCol, lostCol, errCol)
+	}
+
+	for _, label := range labels {
+		var metrics []metric
+		var sample *result
+		for _, b := range brokers {
+			if rs := byKey[[2]string{label, b}]; len(rs) > 0 {
+				sample = rs[0]
+				break
+			}
+		}
+		switch {
+		case sample.Mode == "conns":
+			metrics = connsMetrics
+		case sample.Rate > 0:
+			metrics = latencyMetrics
+		default:
+			metrics = flowMetrics
+		}
+		var runsCol, lostCol, errs []string
+		for _, b := range brokers {
+			rs := byKey[[2]string{label, b}]
+			if len(rs) == 0 {
+				continue
+			}
+			var lost int64
+			var nerr int
+			var firstErr string
+			for _, r := range rs {
+				lost += r.Lost
+				if r.Error != "" {
+					nerr++
+					if firstErr == "" {
+						firstErr = r.Error
+					}
+				}
+			}
+			runsCol = append(runsCol, fmt.Sprintf("%d", len(rs)))
+			lostCol = append(lostCol, fmt.Sprintf("%s %d", b, lost))
+			if nerr > 0 {
+				errs = append(errs, fmt.Sprintf("%s: %d× %s", b, nerr, strings.ReplaceAll(firstErr, "|", "/")))
+			}
+		}
+		for i, m := range metrics {
+			rc, lc, ec := "", "", ""
+			if i == 0 {
+				rc, lc, ec = strings.Join(runsCol, "/"), strings.Join(lostCol, ", "), strings.Join(errs, "; ")
+			}
+			row(label, m.name, func(b string) (float64, bool) {
+				rs := byKey[[2]string{label, b}]
+				if len(rs) == 0 {
+					return 0, false
+				}
+				v := make([]float64, len(rs))
+				for i, r := range rs {
+					v[i] = m.value(r)
+				}
+				return median(v), true
+			}, rc, lc, ec)
+		}
+	}
+	// Idle RSS at start: every run in bench.sh begins on a freshly started broker.
+	row("idle broker", "RSS at start KB", func(b string) (float64, bool) {
+		var v []float64
+		for _, label := range labels {
+			for _, r := range byKey[[2]string{label, b}] {
+				if r.RSSStartKB > 0 {
+					v = append(v, float64(r.RSSStartKB))
+				}
+			}
+		}
+		return median(v), len(v) > 0
+	}, "", "", "")
+	return nil
+}
+
+func contains(s []string, x string) bool {
+	for _, e := range s {
+		if e == x {
+			return true
+		}
+	}
+	return false
+}
