@@ -94,11 +94,11 @@ func checkUsername(user string) error {
 // readPassword prompts twice without echo on a terminal, or reads one line.
 func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
 	if f, ok := stdin.(*os.File); ok && isTerminal(int(f.Fd())) {
-		first, err := readNoEcho(int(f.Fd()), stderr, "Password: ")
+		first, err := readNoEcho(f, stderr, "Password: ")
 		if err != nil {
 			return "", err
 		}
-		second, err := readNoEcho(int(f.Fd()), stderr, "Reenter password: ")
+		second, err := readNoEcho(f, stderr, "Reenter password: ")
 		if err != nil {
 			return "", err
 		}
@@ -114,11 +114,11 @@ func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
 	return strings.TrimRight(line, "\r\n"), nil
 }
 
-// readNoEcho reads one line from the terminal fd with echo switched off,
+// readNoEcho reads one line from the terminal f with echo switched off,
 // restoring the terminal's settings afterwards.
-func readNoEcho(fd int, stderr io.Writer, prompt string) (string, error) {
+func readNoEcho(f *os.File, stderr io.Writer, prompt string) (string, error) {
 	fmt.Fprint(stderr, prompt)
-	restore, err := disableEcho(fd)
+	restore, err := disableEcho(int(f.Fd()))
 	if err != nil {
 		return "", fmt.Errorf("passwd: switching off echo: %w", err)
 	}
@@ -127,7 +127,7 @@ func readNoEcho(fd int, stderr io.Writer, prompt string) (string, error) {
 	var line []byte
 	var b [1]byte
 	for {
-		n, err := os.NewFile(uintptr(fd), "stdin").Read(b[:])
+		n, err := f.Read(b[:])
 		if n == 1 {
 			if b[0] == '\n' || b[0] == '\r' {
 				return string(line), nil
