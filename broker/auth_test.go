@@ -167,3 +167,40 @@ func TestSlowConsumerQueueBound(t *testing.T) {
 		t.Fatalf("slow subscriber got %v", got)
 	}
 }
+
+func TestSysTopics(t *testing.T) {
+	addr := tb.Start(t, broker.Options{Loops: 2, StatsInterval: 50 * time.Millisecond, Version: "9.9"})
+	c := tb.ConnectClient(t, addr, v311, "sys-reader", true)
+	c.Subscribe("$SYS/broker/version", 0)
+	if p := c.Expect(mqtt.PUBLISH).Publish; string(p.Payload) != "sol version 9.9" {
+		t.Fatalf("version %q", p.Payload)
+	}
+	c.Subscribe("$SYS/broker/clients/connected", 0)
+	tb.WaitFor(t, 5*time.Second, func() bool {
+		p := c.Read(5 * time.Second)
+		return p.Type == mqtt.PUBLISH && string(p.Publish.Topic) == "$SYS/broker/clients/connected" && string(p.Publish.Payload) == "1"
+	})
+}
+
+func TestMaxMemory(t *testing.T) {
+	addr := tb.Start(t, broker.Options{Loops: 1, MaxMemory: 4096})
+	// An offline persistent session soaks up queued bytes.
+	s := tb.Dial(t, addr, v5)
+	s.Connect(&mqtt.Connect{ProtocolLevel: v5, ClientID: []byte("sponge"), Props: mqtt.Properties{Present: 1 << mqtt.PropSessionExpiry, SessionExpiry: 60}})
+	sub5(t, s, 1, 0, mqtt.Subscription{Filter: []byte("mem"), QoS: 1})
+	s.Write(mqtt.AppendDisconnect(nil, v5, 0, nil))
+	s.ExpectClosed(2 * time.Second)
+	p := tb.ConnectClient(t, addr, v5, "mem-pub", true)
+	refused := false
+	for i := 0; i < 20 && !refused; i++ {
+		p.Publish("mem", 1, false, uint16(i+1), make([]byte, 1000))
+		rc := p.Expect(mqtt.PUBACK).PubAck.Reason
+		refused = rc == mqtt.QuotaExceeded
+	}
+	if !refused {
+		t.Fatal("never refused with quota exceeded above max memory")
+	}
+	// Still serving everything else.
+	p.Write(mqtt.AppendPingreq(nil))
+	p.Expect(mqtt.PINGRESP)
+}

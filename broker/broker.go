@@ -39,6 +39,11 @@ type Broker struct {
 	stopping atomic.Bool  // Shutdown has begun: no wills, no new CONNECTs
 	stats    stats
 
+	queuedBytes  atomic.Int64 // bytes in every session queue, for MaxMemory
+	sessionCount atomic.Int64 // live sessions, connected or not
+	connected    atomic.Int64 // sessions with a connection
+	startTime    time.Time
+
 	mu        sync.Mutex // guards the lifecycle fields below; never held while calling out
 	addrs     []net.Addr
 	listeners []*ListenerOptions
@@ -51,6 +56,7 @@ type stats struct {
 	droppedQueueFull atomic.Uint64 // session queue bounds
 	droppedTooLarge  atomic.Uint64 // above a client's Maximum Packet Size
 	droppedExpired   atomic.Uint64 // Message Expiry passed before sending
+	droppedMemory    atomic.Uint64 // refused over Options.MaxMemory
 	received         atomic.Uint64 // PUBLISH packets from clients
 	sent             atomic.Uint64 // PUBLISH packets to clients
 }
@@ -168,6 +174,8 @@ func (b *Broker) Start() error {
 		return fmt.Errorf("starting event loops: %w", err)
 	}
 	b.started = true
+	b.startTime = time.Now()
+	b.loops[0].l.Post(&sysStart{})
 	b.log.Info("broker started", "loops", len(b.loops), "listeners", len(b.addrs))
 	return nil
 }

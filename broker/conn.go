@@ -167,6 +167,7 @@ func (cs *conn) disconnect(rc mqtt.ReasonCode) {
 // wait for the peer), so that a reconnect finds it offline.
 func (cs *conn) release() {
 	if s := cs.s; s != nil && s.conn == cs {
+		cs.ls.b.connected.Add(-1)
 		cs.ls.detach(cs)
 		cs.ls.sessionOffline(s)
 	}

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"time"
@@ -168,7 +169,10 @@ func (cs *conn) accept(p *mqtt.Connect) bool {
 			cs.refuse(mqtt.RetainNotSupported) // [MQTT-3.2.2-13]
 			return true
 		}
-		w = newWill(p)
+		// A will the client may not publish is dropped, as is one for $SYS.
+		if !bytes.HasPrefix(p.WillTopic, sysPrefix) && (o.Auth == nil || o.Auth.CanPublish(id, string(p.Username), p.WillTopic)) {
+			w = newWill(p)
+		}
 	}
 
 	// Session expiry.
@@ -207,7 +211,7 @@ func (cs *conn) accept(p *mqtt.Connect) bool {
 		}
 	}
 	if s == nil {
-		s = newSession(id, ls.idx, o)
+		s = ls.newSession(id)
 		ls.sessions[id] = s
 	}
 	s.expiry = expiry
@@ -215,6 +219,7 @@ func (cs *conn) accept(p *mqtt.Connect) bool {
 	s.version = v
 	s.conn = cs
 	s.online.Store(true)
+	ls.b.connected.Add(1)
 	cs.s = s
 	cs.will = w
 	cs.username = s.username

@@ -133,6 +133,8 @@ func (h *handler) Mail(l *loop.Loop, m any) {
 		batchPool.Put(m)
 	case *authResult:
 		m.cs.authDone(m.ok)
+	case *sysStart:
+		ls.startSys()
 	case *shutdownMsg:
 		ls.shutdown()
 		m.done.Done()

@@ -46,6 +46,18 @@ func (cs *conn) onPublish(pkt []byte) error {
 	}
 
 	rc := mqtt.Success
+	if max := o.MaxMemory; max > 0 && ls.b.queuedBytes.Load()+ls.b.retained.Bytes() > max {
+		// Over the memory bound: QoS 0 is dropped, QoS 1/2 refused with
+		// Quota exceeded (3.1.1 cannot be told: acknowledged and dropped).
+		ls.b.stats.droppedMemory.Add(1)
+		switch p.QoS {
+		case 1:
+			cs.write(mqtt.AppendPubAck(ls.enc[:0], cs.version, mqtt.PUBACK, p.PacketID, mqtt.QuotaExceeded, nil))
+		case 2:
+			cs.write(mqtt.AppendPubAck(ls.enc[:0], cs.version, mqtt.PUBREC, p.PacketID, mqtt.QuotaExceeded, nil))
+		}
+		return nil
+	}
 	allowed := !bytes.HasPrefix(p.Topic, sysPrefix)
 	if allowed && o.Auth != nil && !o.Auth.CanPublish(cs.s.clientID, cs.username, p.Topic) {
 		allowed = false

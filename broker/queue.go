@@ -1,5 +1,7 @@
 package broker
 
+import "sync/atomic"
+
 // delivery is one message on its way to one session: the shared Msg plus what
 // is particular to this subscriber. It is a value type so that batches,
 // queues and inflight tables hold it without allocating.
@@ -56,6 +58,15 @@ type sessionQueue struct {
 	maxMsgs  int
 	maxBytes int64
 	dropped  uint64
+	mem      *atomic.Int64 // broker-wide bytes queued, for Options.MaxMemory; may be nil
+}
+
+// account adds n bytes to the queue's and the broker's totals.
+func (q *sessionQueue) account(n int64) {
+	q.bytes += n
+	if q.mem != nil {
+		q.mem.Add(n)
+	}
 }
 
 // len returns the number of queued deliveries.
@@ -80,7 +91,7 @@ func (q *sessionQueue) push(d delivery) bool {
 		}
 	}
 	q.items = append(q.items, d)
-	q.bytes += int64(n)
+	q.account(int64(n))
 	return true
 }
 
@@ -95,7 +106,7 @@ func (q *sessionQueue) pushFront(d delivery) {
 		copy(q.items[1:], q.items)
 		q.items[0] = d
 	}
-	q.bytes += int64(d.m.size())
+	q.account(int64(d.m.size()))
 }
 
 // evictQoS0 drops the oldest queued QoS 0 delivery and reports whether there
@@ -103,7 +114,7 @@ func (q *sessionQueue) pushFront(d delivery) {
 func (q *sessionQueue) evictQoS0() bool {
 	for i := q.head; i < len(q.items); i++ {
 		if q.items[i].qos == 0 {
-			q.bytes -= int64(q.items[i].m.size())
+			q.account(-int64(q.items[i].m.size()))
 			copy(q.items[i:], q.items[i+1:])
 			q.items[len(q.items)-1] = delivery{}
 			q.items = q.items[:len(q.items)-1]
@@ -131,7 +142,7 @@ func (q *sessionQueue) pop() (delivery, bool) {
 	d := q.items[q.head]
 	q.items[q.head] = delivery{} // let the Msg go
 	q.head++
-	q.bytes -= int64(d.m.size())
+	q.account(-int64(d.m.size()))
 	if q.head == len(q.items) {
 		q.items, q.head = q.items[:0], 0
 	} else if q.head >= 64 && q.head*2 >= len(q.items) {
@@ -144,6 +155,7 @@ func (q *sessionQueue) pop() (delivery, bool) {
 
 // clear empties the queue, keeping the drop count.
 func (q *sessionQueue) clear() {
+	q.account(-q.bytes)
 	clear(q.items)
-	q.items, q.head, q.bytes = q.items[:0], 0, 0
+	q.items, q.head = q.items[:0], 0
 }

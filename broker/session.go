@@ -39,12 +39,14 @@ type session struct {
 	droppedTotal uint64 // for logging drops once in a while
 }
 
-func newSession(id string, owner int, o *Options) *session {
+func (ls *loopState) newSession(id string) *session {
+	o := &ls.b.opts
+	ls.b.sessionCount.Add(1)
 	return &session{
 		clientID: id,
-		owner:    owner,
+		owner:    ls.idx,
 		subs:     make(map[string]trie.SubOptions),
-		queue:    sessionQueue{maxMsgs: o.MaxQueuedMessages, maxBytes: o.MaxQueuedBytes},
+		queue:    sessionQueue{maxMsgs: o.MaxQueuedMessages, maxBytes: o.MaxQueuedBytes, mem: &ls.b.queuedBytes},
 		inflight: inflightOut{receiveMax: o.MaxInflight},
 	}
 }
@@ -138,6 +140,7 @@ func (ls *loopState) endSession(s *session) {
 		clear(s.subs)
 	}
 	s.gone = true
+	ls.b.sessionCount.Add(-1)
 	ls.redistributeShared(s)
 	s.queue.clear()
 	s.inflight.entries = nil
