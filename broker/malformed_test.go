@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -130,3 +131,33 @@ func TestMalformedConnect(t *testing.T) {
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestRandomInput throws seeded random packets (valid fixed header, random
+// body) and random bytes at connected clients of both versions; the broker
+// must neither panic nor stop serving.
+func TestRandomInput(t *testing.T) {
+	addr := tb.Start(t, broker.Options{Loops: 2, TopicAliasMaximum: 8})
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 150; i++ {
+		v := []byte{v311, v5}[i%2]
+		c := tb.ConnectClient(t, addr, v, fmt.Sprintf("rnd-%d", i), i%3 == 0)
+		var junk []byte
+		for k := 0; k < 1+rng.IntN(4); k++ {
+			body := make([]byte, rng.IntN(40))
+			for j := range body {
+				body[j] = byte(rng.IntN(256))
+			}
+			junk = append(junk, byte(rng.IntN(256)), byte(len(body)))
+			junk = append(junk, body...)
+		}
+		c.Write(junk)
+		c.Write(mqtt.AppendPingreq(nil))
+		c.Conn.Close()
+	}
+	p := tb.ConnectClient(t, addr, v5, "rnd-after", true)
+	sub5(t, p, 1, 0, mqtt.Subscription{Filter: []byte("alive")})
+	p.Publish("alive", 0, false, 0, []byte("yes"))
+	if got := p.Expect(mqtt.PUBLISH).Publish; string(got.Payload) != "yes" {
+		t.Fatalf("got %q", got.Payload)
+	}
+}
