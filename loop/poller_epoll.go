@@ -3,20 +3,47 @@
 package loop
 
 import (
+	"errors"
+	"fmt"
 	"os"
+	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
 // poller is level-triggered epoll plus an eventfd for wake-ups.
+//
+// The loop never blocks inside epoll_wait: a Go goroutine blocked in a
+// syscall keeps its P until sysmon retakes it (20us to 10ms later), which on
+// a machine with few cores starves every other goroutine of the process
+// (auth workers, handshakes, in-process clients). Instead the epoll
+// descriptor itself, which is readable whenever it has events, is handed to
+// Go's netpoller through an *os.File, and the loop goroutine parks there
+// (RawConn.Read) with a read deadline for the timer wheel's next deadline.
+// epoll_wait is then only ever called with a zero timeout.
 type poller struct {
 	epfd   int
 	wakefd int
 	events []unix.EpollEvent
 	one    [8]byte // eventfd increment, kept here so wake never allocates
 	sink   [8]byte // eventfd drain target
+
+	file     *os.File        // owns epfd; registered with Go's netpoller
+	rc       syscall.RawConn // parks the loop until epfd is readable
+	waitFn   func(fd uintptr) bool
+	waitEvs  []unix.EpollEvent
+	waitN    int
+	waitErr  error
+	deadline bool    // a read deadline is set on file
+	out      []ready // wait's destination, for collect
+	park     bool    // park in Go's netpoller (see above) instead of epoll_wait
 }
+
+// parkInNetpoller selects how new pollers wait; tests flip it to compare the
+// two ways side by side.
+var parkInNetpoller = true
 
 func newPoller(maxEvents int) (*poller, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -28,12 +55,33 @@ func newPoller(maxEvents int) (*poller, error) {
 		unix.Close(epfd)
 		return nil, os.NewSyscallError("eventfd", err)
 	}
-	p := &poller{epfd: epfd, wakefd: wfd, events: make([]unix.EpollEvent, maxEvents)}
+	p := &poller{epfd: epfd, wakefd: wfd, events: make([]unix.EpollEvent, maxEvents), park: parkInNetpoller}
 	*(*uint64)(unsafe.Pointer(&p.one[0])) = 1
 	if err := p.add(wfd, evRead); err != nil {
 		unix.Close(wfd)
 		unix.Close(epfd)
 		return nil, err
+	}
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(wfd)
+		unix.Close(epfd)
+		return nil, os.NewSyscallError("setnonblock epoll", err)
+	}
+	p.file = os.NewFile(uintptr(epfd), "epoll")
+	rc, err := p.file.SyscallConn()
+	if err != nil {
+		unix.Close(wfd)
+		p.file.Close()
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	p.rc = rc
+	p.waitFn = func(fd uintptr) bool {
+		n, err := unix.EpollWait(int(fd), p.waitEvs, 0)
+		if err == unix.EINTR {
+			n, err = 0, nil
+		}
+		p.waitN, p.waitErr = n, err
+		return n > 0 || err != nil // false: park until epfd is readable
 	}
 	return p, nil
 }
@@ -73,11 +121,39 @@ func (p *poller) del(fd int, _ uint8) error {
 }
 
 func (p *poller) wait(out []ready, timeoutMs int) (int, bool, error) {
+	p.out = out
 	evs := p.events
 	if len(out) < len(evs) {
 		evs = evs[:len(out)]
 	}
-	n, err := unix.EpollWait(p.epfd, evs, timeoutMs)
+	if !p.park {
+		n, err := unix.EpollWait(p.epfd, evs, timeoutMs)
+		return p.collect(evs, n, err)
+	}
+	n, err := unix.EpollWait(p.epfd, evs, 0)
+	if n <= 0 && (err == nil || err == unix.EINTR) && timeoutMs != 0 {
+		if timeoutMs > 0 {
+			p.file.SetReadDeadline(time.Now().Add(time.Duration(timeoutMs) * time.Millisecond))
+			p.deadline = true
+		} else if p.deadline {
+			p.file.SetReadDeadline(time.Time{})
+			p.deadline = false
+		}
+		p.waitEvs = evs
+		rerr := p.rc.Read(p.waitFn)
+		p.waitEvs = nil
+		if rerr != nil {
+			if errors.Is(rerr, os.ErrDeadlineExceeded) {
+				return 0, false, nil
+			}
+			return 0, false, fmt.Errorf("epoll wait: %w", rerr)
+		}
+		n, err = p.waitN, p.waitErr
+	}
+	return p.collect(evs, n, err)
+}
+
+func (p *poller) collect(evs []unix.EpollEvent, n int, err error) (int, bool, error) {
 	if err != nil {
 		if err == unix.EINTR {
 			return 0, false, nil
@@ -86,6 +162,7 @@ func (p *poller) wait(out []ready, timeoutMs int) (int, bool, error) {
 	}
 	woken := false
 	j := 0
+	out := p.out
 	for i := 0; i < n; i++ {
 		e := &evs[i]
 		if int(e.Fd) == p.wakefd {
@@ -124,7 +201,7 @@ func (p *poller) wake() error {
 
 func (p *poller) close() error {
 	err1 := unix.Close(p.wakefd)
-	err2 := unix.Close(p.epfd)
+	err2 := p.file.Close()
 	if err1 != nil {
 		return os.NewSyscallError("close eventfd", err1)
 	}
