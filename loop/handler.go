@@ -11,8 +11,11 @@ type Handler interface {
 	Open(c *Conn)
 	// Data hands over input. in is valid only during the call (it aliases
 	// the loop's read buffer or c's pending input). Data returns how many
-	// bytes it consumed; the rest is kept as pending input and presented
-	// again, followed by new bytes, on the next call. Pending input is kept
+	// bytes it consumed. While it consumes something and bytes remain, the
+	// loop calls it again with the rest (so consuming one message per call
+	// is correct, if slower); when it consumes nothing, the rest is kept as
+	// pending input and presented again, followed by new bytes, after the
+	// next read. Pending input is kept
 	// only while unconsumed bytes exist, so a handler that consumes whole
 	// messages keeps no per-connection input buffer. The handler bounds it:
 	// the loop does not limit pending input (MQTT checks announced lengths).

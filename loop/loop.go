@@ -241,8 +241,8 @@ func (l *Loop) read(c *Conn) {
 	l.deliver(c, in)
 }
 
-// deliver hands pending input followed by b to Handler.Data and keeps what
-// is not consumed.
+// deliver hands pending input followed by b to Handler.Data, again as long
+// as Data consumes something and bytes remain, and keeps what is left.
 func (l *Loop) deliver(c *Conn, b []byte) {
 	in := b
 	fromPending := false
@@ -251,25 +251,27 @@ func (l *Loop) deliver(c *Conn, b []byte) {
 		in = c.pending
 		fromPending = true
 	}
-	if len(in) == 0 {
-		return
-	}
-	k := l.h.Data(c, in)
-	if k < 0 {
-		k = 0
-	} else if k > len(in) {
-		k = len(in)
+	off := 0
+	for off < len(in) {
+		k := l.h.Data(c, in[off:])
+		if k <= 0 {
+			break
+		}
+		off += min(k, len(in)-off)
+		if c.closed.Load() || c.closing || c.paused || c.migrateTo != nil {
+			break
+		}
 	}
 	if c.closed.Load() || c.closing {
 		c.pending = nil
 		return
 	}
-	rest := in[k:]
+	rest := in[off:]
 	switch {
 	case len(rest) == 0:
 		c.pending = nil
 	case fromPending:
-		if k > 0 {
+		if off > 0 {
 			m := copy(c.pending, rest)
 			c.pending = c.pending[:m]
 		}
