@@ -27,8 +27,9 @@
 // of this loop by encoding into their connection's output (or their queue),
 // to sessions of other loops by appending a delivery value to the batch for
 // that loop. Handler.Flush posts each non-empty batch once per loop
-// iteration; batches are pointers recycled through a sync.Pool, so a steady
-// flow allocates nothing per delivery. Mail from one loop to another is FIFO
+// iteration; batches are pointers that the receiving loop hands back to the
+// sender's free list (a buffered channel), so a steady flow allocates nothing
+// per delivery. Mail from one loop to another is FIFO
 // and a publisher lives on one loop, so per-publisher order holds
 // [MQTT-4.6.0-5].
 //

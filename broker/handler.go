@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"sync"
 	"time"
 
 	"github.com/sol-broker/sol/loop"
@@ -39,16 +38,25 @@ type loopState struct {
 	// posted in Flush.
 	batches []*batch
 	dirty   []int
+	free    chan *batch // batches returned by the loops they were posted to
 }
 
 // batch carries deliveries from one loop to another in one mailbox post.
+// The receiving loop hands it back to its sender's free list, so a steady
+// flow of messages reuses the same few batches and their grown slices
+// (a sync.Pool would drop them at every GC).
 type batch struct {
-	ds []delivery
+	from *loopState
+	ds   []delivery
 }
 
-// batchPool recycles batches between loops, so a steady flow of messages
-// allocates no batch.
-var batchPool = sync.Pool{New: func() any { return &batch{ds: make([]delivery, 0, 64)} }}
+// freeBatches is how many spare batches a loop keeps per peer loop.
+const freeBatches = 4
+
+// maxBatch is the most deliveries a batch carries: a full batch is posted at
+// once instead of at Flush, so that a burst does not grow batches without
+// bound (72 bytes per delivery: 36 KiB per batch).
+const maxBatch = 512
 
 func newLoopState(b *Broker, l *loop.Loop) *loopState {
 	ls := &loopState{
@@ -58,6 +66,7 @@ func newLoopState(b *Broker, l *loop.Loop) *loopState {
 		sessions: make(map[string]*session),
 		seen:     make(map[*session]int),
 		enc:      make([]byte, 0, 4096),
+		free:     make(chan *batch, freeBatches*b.opts.Loops),
 	}
 	ls.avail = func(s *session) bool { return s != ls.exclude && s.online.Load() }
 	return ls
@@ -130,7 +139,10 @@ func (h *handler) Mail(l *loop.Loop, m any) {
 		}
 		clear(m.ds)
 		m.ds = m.ds[:0]
-		batchPool.Put(m)
+		select {
+		case m.from.free <- m:
+		default: // the sender has enough spares
+		}
 	case *authResult:
 		m.cs.authDone(m.ok)
 	case *sysStart:
@@ -154,19 +166,28 @@ func (ls *loopState) enqueueRemote(d *delivery) {
 	to := d.s.owner
 	bt := ls.batches[to]
 	if bt == nil {
-		bt = batchPool.Get().(*batch)
+		select {
+		case bt = <-ls.free:
+		default:
+			bt = &batch{from: ls, ds: make([]delivery, 0, 64)}
+		}
 		ls.batches[to] = bt
 		ls.dirty = append(ls.dirty, to)
 	}
 	bt.ds = append(bt.ds, *d)
+	if len(bt.ds) >= maxBatch {
+		ls.batches[to] = nil // still listed in dirty; flushBatches skips it
+		ls.b.loops[to].l.Post(bt)
+	}
 }
 
 // flushBatches posts every open batch to its loop.
 func (ls *loopState) flushBatches() {
 	for _, to := range ls.dirty {
-		bt := ls.batches[to]
-		ls.batches[to] = nil
-		ls.b.loops[to].l.Post(bt)
+		if bt := ls.batches[to]; bt != nil {
+			ls.batches[to] = nil
+			ls.b.loops[to].l.Post(bt)
+		}
 	}
 	ls.dirty = ls.dirty[:0]
 }
