@@ -23,11 +23,19 @@ const (
 	levelHash                      // '#': any number of remaining levels, including none
 	levelClientID                  // "%c" in a pattern: the client identifier
 	levelUsername                  // "%u" in a pattern: the username
+	levelPieces                    // text with %c or %u inside ("dev-%c"): pieces
 )
 
 type level struct {
-	kind levelKind
-	text string // for levelLiteral
+	kind   levelKind
+	text   string  // for levelLiteral
+	pieces []piece // for levelPieces
+}
+
+// piece is part of a pattern level: literal text, or a substitution.
+type piece struct {
+	kind levelKind // levelLiteral, levelClientID or levelUsername
+	text string
 }
 
 // rule is one `topic` or `pattern` line.
@@ -48,10 +56,11 @@ type rule struct {
 //     `topic` lines before the first `user` line. A client whose username has
 //     no section has no own rules.
 //   - `pattern` lines apply to every client, wherever they appear in the file.
-//     `%c` and `%u` stand for the client identifier and username; as the
-//     mosquitto.conf manual says, each must be a whole topic level ("a/%c/b");
-//     "a%c" is plain text. Patterns with `%u` are skipped for clients without
-//     a username. If the username or client identifier contains '+' or '#'
+//     `%c` and `%u` stand for the client identifier and username, whole
+//     levels ("a/%c/b") or inside one ("a/dev-%c/b"), as Mosquitto 2.0
+//     substitutes them (the manual asks for whole levels; 2.0.11 accepts
+//     both, and TestMosquittoInterop holds us to what it does). Patterns
+//     with `%u` are skipped for clients without a username. If the username or client identifier contains '+' or '#'
 //     the client gets nothing from patterns (Mosquitto denies it outright at
 //     that point); one containing '/' can never equal a level, so it never
 //     matches a %c or %u level either.
@@ -191,11 +200,41 @@ func parseRule(s string, pattern bool) (rule, error) {
 		case pattern && l == "%u":
 			r.levels[i] = level{kind: levelUsername}
 			r.username = true
+		case pattern && (strings.Contains(l, "%c") || strings.Contains(l, "%u")):
+			r.levels[i] = level{kind: levelPieces, pieces: splitPieces(l)}
+			if strings.Contains(l, "%u") {
+				r.username = true
+			}
 		default:
 			r.levels[i] = level{kind: levelLiteral, text: l}
 		}
 	}
 	return r, nil
+}
+
+// splitPieces cuts a pattern level at each %c and %u.
+func splitPieces(l string) []piece {
+	var ps []piece
+	start := 0
+	for i := 0; i+1 < len(l); i++ {
+		if l[i] != '%' || (l[i+1] != 'c' && l[i+1] != 'u') {
+			continue
+		}
+		if i > start {
+			ps = append(ps, piece{kind: levelLiteral, text: l[start:i]})
+		}
+		if l[i+1] == 'c' {
+			ps = append(ps, piece{kind: levelClientID})
+		} else {
+			ps = append(ps, piece{kind: levelUsername})
+		}
+		i++
+		start = i + 1
+	}
+	if start < len(l) {
+		ps = append(ps, piece{kind: levelLiteral, text: l[start:]})
+	}
+	return ps
 }
 
 // CanPublish reports whether the client may publish to topic (a topic name,
@@ -306,15 +345,46 @@ func (a *ACL) check(clientID, username string, topic []byte, want uint8) bool {
 	return false
 }
 
-// literal returns the text a non-wildcard level stands for.
-func (l *level) literal(clientID, username string) string {
-	switch l.kind {
+func substitute(kind levelKind, text, clientID, username string) string {
+	switch kind {
 	case levelClientID:
 		return clientID
 	case levelUsername:
 		return username
 	}
-	return l.text
+	return text
+}
+
+// equal reports whether the topic level lvl is what the non-wildcard level l
+// stands for, after substitution. It does not allocate.
+func (l *level) equal(lvl []byte, clientID, username string) bool {
+	if l.kind != levelPieces {
+		return string(lvl) == substitute(l.kind, l.text, clientID, username)
+	}
+	for i := range l.pieces {
+		p := &l.pieces[i]
+		s := substitute(p.kind, p.text, clientID, username)
+		if len(lvl) < len(s) || string(lvl[:len(s)]) != s {
+			return false
+		}
+		lvl = lvl[len(s):]
+	}
+	return len(lvl) == 0
+}
+
+// dollar reports whether the non-wildcard level l begins with '$'.
+func (l *level) dollar(clientID, username string) bool {
+	if l.kind == levelPieces {
+		for i := range l.pieces {
+			p := &l.pieces[i]
+			if s := substitute(p.kind, p.text, clientID, username); s != "" {
+				return s[0] == '$'
+			}
+		}
+		return false
+	}
+	s := substitute(l.kind, l.text, clientID, username)
+	return s != "" && s[0] == '$'
 }
 
 func (l *level) wildcard() bool { return l.kind == levelPlus || l.kind == levelHash }
@@ -342,7 +412,7 @@ func matches(r *rule, clientID, username string, topic []byte) bool {
 		if l.kind == levelPlus {
 			continue
 		}
-		if string(lvl) != l.literal(clientID, username) {
+		if !l.equal(lvl, clientID, username) {
 			return false
 		}
 	}
@@ -381,7 +451,7 @@ func overlaps(r *rule, clientID, username string, filter []byte) bool {
 	if r.levels[0].wildcard() && len(first) > 0 && first[0] == '$' {
 		return false
 	}
-	if isWild(first) && !r.levels[0].wildcard() && strings.HasPrefix(r.levels[0].literal(clientID, username), "$") {
+	if isWild(first) && !r.levels[0].wildcard() && r.levels[0].dollar(clientID, username) {
 		return false
 	}
 	rest := filter
@@ -401,7 +471,7 @@ func overlaps(r *rule, clientID, username string, filter []byte) bool {
 		if l.kind == levelPlus || (len(lvl) == 1 && lvl[0] == '+') {
 			continue
 		}
-		if string(lvl) != l.literal(clientID, username) {
+		if !l.equal(lvl, clientID, username) {
 			return false
 		}
 	}
@@ -442,7 +512,7 @@ func covers(r *rule, clientID, username string, filter []byte) bool {
 			continue
 		case len(lvl) == 1 && lvl[0] == '+':
 			return false // a literal rule level does not cover '+'
-		case string(lvl) != l.literal(clientID, username):
+		case !l.equal(lvl, clientID, username):
 			return false
 		}
 	}

@@ -55,9 +55,14 @@ func TestACLTopics(t *testing.T) {
 		{"dev1", "roger", "$SYS/broker/connection/dev2/state", false, false},
 		{"dev1", "roger", "users/roger/inbox", true, false},
 		{"dev1", "bob", "users/roger/inbox", false, false},
-		{"dev1", "", "users//inbox", false, false}, // %u is skipped for anonymous clients
-		{"dev1", "", "literal/adev1/b", false, false},
-		{"dev1", "", "literal/a%c/b", true, false}, // %c inside a level is literal text
+		{"dev1", "", "users//inbox", false, false},   // %u is skipped for anonymous clients
+		{"dev1", "", "literal/adev1/b", true, false}, // %c inside a level, as Mosquitto 2.0.11
+		{"dev1", "", "literal/a%c/b", false, false},
+		{"dev1", "roger", "home/roger-dev1/x", true, false},
+		{"dev1", "roger", "home/roger-dev2/x", false, false},
+		{"dev1", "roger", "home/roger-dev1x/x", false, false},
+		{"dev1", "", "home/-dev1/x", false, false}, // %u: skipped for anonymous clients
+		{"a/b", "roger", "home/roger-a/b/x", false, false},
 		// Identities that would act as wildcards or span levels get nothing
 		// from patterns.
 		{"dev+", "", "devices/dev+/temp", false, false},
@@ -109,6 +114,10 @@ func TestACLSubscribe(t *testing.T) {
 		{"dev1", "stranger", "users/stranger/inbox", true},
 		{"dev1", "stranger", "users/+/inbox", true},
 		{"dev+", "stranger", "users/stranger/inbox", false},
+		{"dev1", "", "literal/+/b", true},
+		{"dev1", "", "literal/adev2/b", false},
+		{"dev1", "roger", "home/+/x", true},
+		{"dev1", "roger", "home/roger-dev1/#", true},
 	}
 	for _, c := range cases {
 		if got := a.CanSubscribe(c.client, c.user, []byte(c.filter)); got != c.want {
@@ -175,7 +184,7 @@ func TestACLParseErrors(t *testing.T) {
 // nothing, for own rules, patterns and refusals alike.
 func TestCanReadAllocs(t *testing.T) {
 	a := loadTestACL(t)
-	topics := [][]byte{[]byte("sensors/t1"), []byte("devices/dev1/temp"), []byte("nowhere/x"), []byte("$SYS/broker/uptime")}
+	topics := [][]byte{[]byte("sensors/t1"), []byte("devices/dev1/temp"), []byte("nowhere/x"), []byte("$SYS/broker/uptime"), []byte("home/roger-dev1/x")}
 	allocs := testing.AllocsPerRun(1000, func() {
 		for _, topic := range topics {
 			a.CanRead("dev1", "roger", topic)
