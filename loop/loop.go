@@ -3,6 +3,7 @@ package loop
 import (
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -40,6 +41,8 @@ type Loop struct {
 	stopping bool
 	forced   bool
 	done     chan struct{}
+
+	iterations atomic.Uint64 // loop iterations, for tests and metrics
 }
 
 func newLoop(s *Server, idx int) (*Loop, error) {
@@ -117,6 +120,7 @@ func (l *Loop) run() {
 		}
 		n, _, err := l.p.wait(l.readyEv, timeout)
 		l.now = time.Now()
+		l.iterations.Add(1)
 		if err != nil {
 			s.opts.Logger.Error("loop: poll failed; loop exits", "loop", l.idx, "err", err)
 			break
