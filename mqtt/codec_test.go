@@ -465,3 +465,47 @@ func TestValidPayloadFormat(t *testing.T) {
 		t.Errorf("good UTF-8: %v", err)
 	}
 }
+
+// TestStreamSplitAnywhere feeds each version's fixtures as one byte stream
+// cut into chunks of several sizes, the way reads arrive, and checks that
+// PacketLength and Decode recover every packet in order.
+func TestStreamSplitAnywhere(t *testing.T) {
+	for _, v := range allVersions {
+		var stream []byte
+		var want []fixture
+		for _, f := range fixtures() {
+			if f.version == v {
+				stream = append(stream, f.raw...)
+				want = append(want, f)
+			}
+		}
+		for _, chunk := range []int{1, 2, 3, 7, 64, len(stream)} {
+			var pending []byte
+			got := 0
+			for off := 0; off < len(stream); off += chunk {
+				pending = append(pending, stream[off:min(off+chunk, len(stream))]...)
+				for {
+					n, err := PacketLength(pending, 1<<16)
+					if err != nil {
+						t.Fatalf("v%d chunk %d: PacketLength: %v", v, chunk, err)
+					}
+					if n == 0 {
+						break
+					}
+					var p Packet
+					if err := Decode(pending[:n], v, &p); err != nil {
+						t.Fatalf("v%d chunk %d packet %d (%s): %v", v, chunk, got, want[got].name, err)
+					}
+					if describe(&p) != describe(&want[got].want) {
+						t.Fatalf("v%d chunk %d packet %d (%s): decoded %s", v, chunk, got, want[got].name, describe(&p))
+					}
+					pending = pending[n:]
+					got++
+				}
+			}
+			if got != len(want) || len(pending) != 0 {
+				t.Fatalf("v%d chunk %d: %d of %d packets, %d bytes left", v, chunk, got, len(want), len(pending))
+			}
+		}
+	}
+}

@@ -106,8 +106,10 @@ func DecodeFixedHeader(buf []byte) (h FixedHeader, ok bool, err error) {
 // is malformed (MalformedPacket, a fifth continuation byte) or the announced
 // packet is longer than maxSize (ErrPacketTooLarge). The size check needs only
 // the fixed header, so an oversized packet is refused before its body is read.
-// maxSize <= 0 means MaxPacketSize. It never copies and never allocates; safe
-// for concurrent use.
+// maxSize <= 0 means MaxPacketSize. A remaining length encoded in more bytes
+// than needed is accepted (senders MUST NOT, [MQTT-1.5.5-1], but nothing is
+// lost by reading it). It never copies and never allocates; safe for
+// concurrent use.
 func PacketLength(buf []byte, maxSize int) (n int, err error) {
 	if maxSize <= 0 {
 		maxSize = MaxPacketSize
