@@ -145,17 +145,27 @@ func (cs *conn) fail(err error) {
 		cs.closeNow("malformed CONNECT")
 		return
 	}
-	cs.disconnect(rc)
+	cs.disconnectWith(rc, err.Error())
 }
 
 // disconnect closes the connection with flush, sending DISCONNECT rc first to
 // a connected 5.0 client. Server-initiated closes publish the will.
-func (cs *conn) disconnect(rc mqtt.ReasonCode) {
+func (cs *conn) disconnect(rc mqtt.ReasonCode) { cs.disconnectWith(rc, "") }
+
+// disconnectWith is disconnect with a Reason String for the client, sent
+// unless the client asked for no problem information [MQTT-3.1.2-29] (a
+// DISCONNECT may carry one either way; we honour the wish).
+func (cs *conn) disconnectWith(rc mqtt.ReasonCode, reason string) {
 	if cs.state == stateClosing {
 		return
 	}
 	if cs.version == mqtt.Version5 && cs.state == stateConnected {
-		cs.write(mqtt.AppendDisconnect(cs.ls.enc[:0], mqtt.Version5, rc, nil))
+		var props *mqtt.Properties
+		if reason != "" && cs.problemInfo {
+			props = &mqtt.Properties{ReasonString: []byte(reason)}
+			props.Set(mqtt.PropReasonString)
+		}
+		cs.write(mqtt.AppendDisconnect(cs.ls.enc[:0], mqtt.Version5, rc, props))
 	}
 	cs.state = stateClosing
 	cs.c.Close()

@@ -116,6 +116,9 @@ func TestSecondConnectIsProtocolError(t *testing.T) {
 	if len(got) != 1 || got[0].Type != mqtt.DISCONNECT || got[0].Disconnect.Reason != mqtt.ProtocolError {
 		t.Fatalf("want DISCONNECT protocol error, got %+v", got)
 	}
+	if !got[0].Disconnect.Props.Has(mqtt.PropReasonString) || len(got[0].Disconnect.Props.ReasonString) == 0 {
+		t.Fatal("DISCONNECT without a Reason String")
+	}
 }
 
 func TestConnectTimeout(t *testing.T) {
