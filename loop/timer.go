@@ -90,6 +90,9 @@ func (w *wheel) advance(now time.Time) {
 		steps = wheelSlots
 	}
 	w.done = target // timers armed by callbacks land after target
+	if w.nextOK && w.nextDue <= target {
+		w.nextOK = false
+	}
 	fire := w.firing[:0]
 	for i := int64(1); i <= steps; i++ {
 		idx := (target - steps + i) % wheelSlots
@@ -144,8 +147,9 @@ func (w *wheel) timeoutMs(now time.Time) int {
 }
 
 // NewTimer returns a stopped timer whose fn runs on l's goroutine when it
-// fires. Loop goroutine only; allocates the Timer once, arming it later does
-// not allocate.
+// fires. The Timer belongs to l for good: after a Migrate, create a new one
+// on the destination loop. Loop goroutine only; allocates the Timer once,
+// arming it later does not allocate.
 func (l *Loop) NewTimer(fn func()) *Timer {
 	return &Timer{l: l, fn: fn}
 }
