@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,7 @@ type flowSub struct {
 	c          *client
 	received   atomic.Int64 // unique deliveries
 	duplicates atomic.Int64
+	pubrels    atomic.Int64 // QoS 2 releases answered, for MQLOAD_DEBUG
 	last       atomic.Int64 // ns since base of the last delivery
 	err        error        // set by the goroutine before it returns
 	hist       histogram
@@ -55,11 +57,12 @@ type flowSub struct {
 
 // flowPub is one publisher; sent/acked are read by the coordinator.
 type flowPub struct {
-	c     *client
-	mu    sync.Mutex // guards c.w between the sending and the acknowledging goroutine
-	sent  atomic.Int64
-	acked atomic.Int64
-	err   error
+	c       *client
+	mu      sync.Mutex // guards c.w between the sending and the acknowledging goroutine
+	sent    atomic.Int64
+	acked   atomic.Int64
+	pubrecs atomic.Int64
+	err     error
 }
 
 func randomPrefix() string {
@@ -203,6 +206,9 @@ func runFlow(cfg flowConfig, res *result) error {
 		if l := s.last.Load(); l > last {
 			last = l
 		}
+		if s.err != nil && os.Getenv("MQLOAD_DEBUG") != "" {
+			fmt.Fprintf(os.Stderr, "subscriber %d: received %d duplicates %d pubrels %d unflushed %d: %v\n", i, s.received.Load(), s.duplicates.Load(), s.pubrels.Load(), s.c.w.Buffered(), s.err)
+		}
 		if s.err != nil && !closedErr(s.err) && res.Error == "" {
 			res.Error = fmt.Sprintf("subscriber %d: %v", i, s.err)
 		}
@@ -210,6 +216,9 @@ func runFlow(cfg flowConfig, res *result) error {
 	for i, p := range pubs {
 		res.Sent += p.sent.Load()
 		res.Acked += p.acked.Load()
+		if p.err != nil && os.Getenv("MQLOAD_DEBUG") != "" {
+			fmt.Fprintf(os.Stderr, "publisher %d: sent %d pubrec %d acked %d unflushed %d: %v\n", i, p.sent.Load(), p.pubrecs.Load(), p.acked.Load(), p.c.w.Buffered(), p.err)
+		}
 		if p.err != nil && !closedErr(p.err) && res.Error == "" {
 			res.Error = fmt.Sprintf("publisher %d: %v", i, p.err)
 		}
@@ -308,6 +317,7 @@ func (s *flowSub) run(cfg flowConfig, base time.Time, perSub int64) error {
 			if err != nil {
 				return err
 			}
+			s.pubrels.Add(1)
 			c.buf = appendAck(c.buf[:0], typePubcomp, id)
 			c.w.Write(c.buf)
 		case typePingresp:
@@ -397,6 +407,19 @@ func (p *flowPub) readAcks(cfg flowConfig, window chan struct{}) error {
 	c := p.c
 	var buf []byte
 	for p.acked.Load() < int64(cfg.msgs) {
+		// PUBRELs wait in the writer until no whole packet is left to
+		// read: one flush answers a whole batch of PUBRECs.
+		if !c.rd.hasPacket() {
+			p.mu.Lock()
+			var err error
+			if c.w.Buffered() > 0 {
+				err = c.w.Flush()
+			}
+			p.mu.Unlock()
+			if err != nil {
+				return fmt.Errorf("flush PUBREL: %w", err)
+			}
+		}
 		first, body, err := c.rd.next()
 		if err != nil {
 			return err
@@ -410,12 +433,10 @@ func (p *flowPub) readAcks(cfg flowConfig, window chan struct{}) error {
 			p.acked.Add(1)
 			<-window
 		case typ == typePubrec && cfg.qos == 2:
+			p.pubrecs.Add(1)
 			buf = appendAck(buf[:0], typePubrel, id)
 			p.mu.Lock()
 			_, err = c.w.Write(buf)
-			if err == nil && !c.rd.hasPacket() {
-				err = c.w.Flush()
-			}
 			p.mu.Unlock()
 			if err != nil {
 				return fmt.Errorf("write PUBREL: %w", err)
