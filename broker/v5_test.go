@@ -76,7 +76,19 @@ func TestMessageExpiry(t *testing.T) {
 		p.Write(mqtt.AppendPublish(nil, v5, pub))
 		p.Expect(mqtt.PUBACK)
 	}
-	time.Sleep(2100 * time.Millisecond) // let exp/short expire: the behaviour under test is time itself
+	// A retained message expires from the store too.
+	rp := &mqtt.Publish{Topic: []byte("exp-ret/short"), Retain: true, Payload: []byte("r")}
+	rp.Props.MessageExpiry = 1
+	rp.Props.Set(mqtt.PropMessageExpiry)
+	p.Write(mqtt.AppendPublish(nil, v5, rp))
+	p.Publish("exp-ret/keep", 0, true, 0, []byte("k"))
+	time.Sleep(2100 * time.Millisecond) // let the short ones expire: the behaviour under test is time itself
+	late, _ := connect5(t, addr, "exp-late", mqtt.Properties{})
+	sub5(t, late, 1, 0, mqtt.Subscription{Filter: []byte("exp-ret/#")})
+	if got := late.Expect(mqtt.PUBLISH).Publish; string(got.Topic) != "exp-ret/keep" {
+		t.Fatalf("retained: got %q, want only exp-ret/keep", got.Topic)
+	}
+	late.ExpectNothing(100 * time.Millisecond)
 	s = mk()
 	got := s.Expect(mqtt.PUBLISH).Publish
 	if string(got.Topic) != "exp/long" || got.Props.MessageExpiry > 58 {
