@@ -3,6 +3,8 @@ package broker_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"net"
 	"testing"
 	"time"
 
@@ -203,4 +205,34 @@ func TestMaxMemory(t *testing.T) {
 	// Still serving everything else.
 	p.Write(mqtt.AppendPingreq(nil))
 	p.Expect(mqtt.PINGRESP)
+}
+
+func TestLifecycleErrors(t *testing.T) {
+	b, err := broker.New(broker.Options{Loops: 1, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err == nil {
+		t.Fatal("Start without a listener succeeded")
+	}
+	if _, err := b.Listen(broker.ListenerOptions{Network: "tcp", Address: "127.0.0.1:0", TLS: &tls.Config{}}); err == nil {
+		t.Fatal("TLS listener accepted")
+	}
+	a, err := b.Listen(broker.ListenerOptions{Network: "tcp", Address: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Addrs(); len(got) != 1 || got[0].String() != a.String() {
+		t.Fatalf("Addrs %v, want [%v]", got, a)
+	}
+	// Never started: Shutdown releases the socket.
+	if err := b.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := net.Dial("tcp", a.String()); err == nil {
+		t.Fatal("listener still open after Shutdown")
+	}
+	if _, err := broker.New(broker.Options{MaxQoS: 3}); err == nil {
+		t.Fatal("MaxQoS 3 accepted")
+	}
 }

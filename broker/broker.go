@@ -186,14 +186,19 @@ type shutdownMsg struct{ done sync.WaitGroup }
 
 // Shutdown stops accepting connections, tells 5.0 clients the server is
 // shutting down (DISCONNECT 0x8B), flushes and closes every connection and
-// waits for the loops to exit. It returns ctx's error if ctx ends first, and
-// nil if the broker was never started. Safe to call more than once.
+// waits for the loops to exit. It returns ctx's error if ctx ends first. A
+// broker that never started only releases its sockets. Safe to call more
+// than once; later calls return nil.
 func (b *Broker) Shutdown(ctx context.Context) error {
 	b.mu.Lock()
-	if !b.started || b.stopped {
-		b.stopped = true
+	if b.stopped {
 		b.mu.Unlock()
 		return nil
+	}
+	if !b.started {
+		b.stopped = true
+		b.mu.Unlock()
+		return b.srv.Stop(ctx)
 	}
 	b.stopped = true
 	b.mu.Unlock()
