@@ -34,11 +34,11 @@ func (ls *loopState) publishSys() {
 	b := ls.b
 	st := &b.stats
 	dropped := st.droppedQueueFull.Load() + st.droppedTooLarge.Load() + st.droppedExpired.Load() + st.droppedMemory.Load()
-	version := b.opts.Version
+	version := b.opts.Version // published as given [Options.Version]
 	if version == "" {
-		version = "dev"
+		version = "sol"
 	}
-	ls.sys("version", "sol version "+version)
+	ls.sys("version", version)
 	ls.sys("uptime", strconv.FormatInt(int64(ls.now().Sub(b.startTime)/time.Second), 10)+" seconds")
 	ls.sys("clients/connected", strconv.FormatInt(b.connected.Load(), 10))
 	ls.sys("clients/total", strconv.FormatInt(b.sessionCount.Load(), 10))
