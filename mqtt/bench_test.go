@@ -1,6 +1,9 @@
 package mqtt
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func benchDecode(b *testing.B, raw []byte, version byte) {
 	var p Publish
@@ -46,6 +49,28 @@ func BenchmarkDecodeSubscribe5(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := DecodeSubscribe(raw, Version5, &s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkValidTopicName(b *testing.B) {
+	topic := []byte("factory/line-7/station-42/sensors/temperature/celsius/average-1m")
+	b.SetBytes(int64(len(topic)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := ValidTopicName(topic, Version5); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkValidUTF8String(b *testing.B) {
+	s := []byte(strings.Repeat("user-property value, mostly ASCII ", 8))
+	b.SetBytes(int64(len(s)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := ValidUTF8String(s); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // canonUser re-encodes only the user property entries of u, so two blocks
@@ -505,6 +507,42 @@ func TestStreamSplitAnywhere(t *testing.T) {
 			}
 			if got != len(want) || len(pending) != 0 {
 				t.Fatalf("v%d chunk %d: %d of %d packets, %d bytes left", v, chunk, got, len(want), len(pending))
+			}
+		}
+	}
+}
+
+// refUTF8 is a rune-by-rune reference for utf8Check, with no fast path.
+func refUTF8(b []byte, strict bool) utf8Result {
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		switch {
+		case r == utf8.RuneError && n == 1:
+			return utf8Invalid
+		case r == 0:
+			return utf8Null
+		case strict && (r < 0x20 || (r >= 0x7F && r <= 0x9F) || (r >= 0xFDD0 && r <= 0xFDEF) || r&0xFFFE == 0xFFFE):
+			return utf8Disallowed
+		}
+		b = b[n:]
+	}
+	return utf8OK
+}
+
+// TestUTF8FastPathAgreesWithReference puts each interesting byte sequence at
+// every offset of a long ASCII string, so it lands at every position of the
+// eight-byte fast path, and compares utf8Check with the reference.
+func TestUTF8FastPathAgreesWithReference(t *testing.T) {
+	specials := []string{"\x00", "\x01", "\x1f", "\x20", "\x7e", "\x7f", "\x80", "\xc2\x85", "\xc3\xa9", "\xed\xa0\x80",
+		"\xef\xbf\xbf", "\xef\xb7\x90", "\xf0\x9f\x98\x80", "\xff", "\xe2\x82"}
+	base := strings.Repeat("abcdefgh", 4)
+	for _, sp := range specials {
+		for off := 0; off <= len(base); off++ {
+			s := []byte(base[:off] + sp + base[off:])
+			for _, strict := range []bool{false, true} {
+				if got, want := utf8Check(s, strict), refUTF8(s, strict); got != want {
+					t.Fatalf("utf8Check(%q, strict=%v) = %d, reference %d", s, strict, got, want)
+				}
 			}
 		}
 	}

@@ -19,7 +19,8 @@ func addSeeds(f *testing.F) {
 // FuzzDecode feeds arbitrary bytes to every decoder and validator in every
 // version. None may panic, report a length beyond its input, or succeed on a
 // packet its own encoder cannot reproduce at the size its size function
-// names.
+// names; the UTF-8 check's fast path must agree with a rune-by-rune
+// reference.
 func FuzzDecode(f *testing.F) {
 	addSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte, _ byte) {
@@ -27,8 +28,11 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("PacketLength = %d, %v for %d bytes", n, err, len(data))
 		}
 		_, _, _ = DecodeFixedHeader(data)
-		_ = ValidUTF8String(data)
-		_ = ValidUTF8StringStrict(data)
+		for _, strict := range []bool{false, true} {
+			if got, want := utf8Check(data, strict), refUTF8(data, strict); got != want {
+				t.Fatalf("utf8Check(%q, %v) = %d, reference %d", data, strict, got, want)
+			}
+		}
 		for _, v := range allVersions {
 			_ = ValidTopicName(data, v)
 			_ = ValidTopicFilter(data, v)

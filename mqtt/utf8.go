@@ -48,6 +48,10 @@ const (
 // utf8Check classifies b. strict also refuses 5.0's disallowed code points.
 func utf8Check(b []byte, strict bool) utf8Result {
 	for i := 0; i < len(b); {
+		if len(b)-i >= 8 && plain8(b[i:], strict) {
+			i += 8
+			continue
+		}
 		c := b[i]
 		if c < utf8.RuneSelf {
 			if c == 0 {
