@@ -122,3 +122,53 @@ func BenchmarkPublishFanout(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPublishFanIn: n raw publishers, one QoS 0 subscriber, 64-byte
+// payloads, pipelined over loopback. ns/op and allocs/op are per message.
+func BenchmarkPublishFanIn(b *testing.B) {
+	for _, n := range []int{1, 10} {
+		b.Run(fmt.Sprintf("pubs=%d", n), func(b *testing.B) {
+			addr := tb.Start(b, broker.Options{Loops: 2})
+			sub := tb.ConnectClient(b, addr, v311, "fanin-sub", true)
+			sub.Subscribe("in/#", 0)
+			sub.Conn.SetReadDeadline(time.Now().Add(time.Hour))
+			pubs := make([]net.Conn, n)
+			for i := range pubs {
+				pubs[i] = tb.ConnectClient(b, addr, v311, fmt.Sprintf("fanin-pub-%d", i), true).Conn
+			}
+			pkt := mqtt.AppendPublish(nil, v311, &mqtt.Publish{Topic: []byte("in/t"), Payload: make([]byte, 64)})
+			b.ReportAllocs()
+			b.SetBytes(int64(len(pkt)))
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			per := (b.N + n - 1) / n
+			for _, p := range pubs {
+				wg.Add(1)
+				go func(p net.Conn) {
+					defer wg.Done()
+					batch := make([]byte, 0, 64*len(pkt))
+					for i := 0; i < per; {
+						batch = batch[:0]
+						for j := 0; j < 64 && i < per; j++ {
+							batch = append(batch, pkt...)
+							i++
+						}
+						if _, err := p.Write(batch); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}(p)
+			}
+			buf := make([]byte, 64<<10)
+			for want := per * n * len(pkt); want > 0; {
+				m, err := sub.Conn.Read(buf[:min(len(buf), want)])
+				if err != nil {
+					b.Fatal(err)
+				}
+				want -= m
+			}
+			wg.Wait()
+		})
+	}
+}
