@@ -547,3 +547,37 @@ func TestUTF8FastPathAgreesWithReference(t *testing.T) {
 		}
 	}
 }
+
+// TestTruncatedAndMutatedFixtures cuts every fixture's body at every point
+// (with the remaining length fixed up, so the inner length checks are the
+// ones exercised) and flips bits in every byte. Decoding must never panic;
+// a truncated body that still decodes must re-encode consistently.
+func TestTruncatedAndMutatedFixtures(t *testing.T) {
+	for _, f := range fixtures() {
+		h, ok, err := DecodeFixedHeader(f.raw)
+		if !ok || err != nil {
+			t.Fatalf("%s: fixed header: %v", f.name, err)
+		}
+		body := f.raw[h.HeaderLen:]
+		for cut := 0; cut < len(body); cut++ {
+			raw := pkt(f.raw[0], body[:cut])
+			var p Packet
+			if err := Decode(raw, f.version, &p); err == nil {
+				enc := Append(nil, f.version, &p)
+				if len(enc) != encodedSize(f.version, &p) {
+					t.Errorf("%s cut at %d: size function disagrees with encoder", f.name, cut)
+				}
+			}
+		}
+		for i := range f.raw {
+			for _, x := range []byte{0x01, 0x80, 0xFF} {
+				raw := append([]byte(nil), f.raw...)
+				raw[i] ^= x
+				for _, v := range allVersions {
+					var p Packet
+					_ = Decode(raw, v, &p)
+				}
+			}
+		}
+	}
+}
