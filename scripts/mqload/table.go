@@ -173,6 +173,7 @@ func printTable(w io.Writer, files []string) error {
 			metrics = flowMetrics
 		}
 		var runsCol, lostCol, errs []string
+		anyLost := false
 		for _, b := range brokers {
 			rs := byKey[[2]string{label, b}]
 			if len(rs) == 0 {
@@ -192,6 +193,7 @@ func printTable(w io.Writer, files []string) error {
 			}
 			runsCol = append(runsCol, fmt.Sprintf("%d", len(rs)))
 			lostCol = append(lostCol, fmt.Sprintf("%s %d", b, lost))
+			anyLost = anyLost || lost != 0
 			if nerr > 0 {
 				errs = append(errs, fmt.Sprintf("%s: %d× %s", b, nerr, strings.ReplaceAll(firstErr, "|", "/")))
 			}
@@ -199,7 +201,10 @@ func printTable(w io.Writer, files []string) error {
 		for i, m := range metrics {
 			rc, lc, ec := "", "", ""
 			if i == 0 {
-				rc, lc, ec = strings.Join(runsCol, "/"), strings.Join(lostCol, ", "), strings.Join(errs, "; ")
+				rc, lc, ec = strings.Join(runsCol, "/"), "0", strings.Join(errs, "; ")
+				if anyLost {
+					lc = strings.Join(lostCol, ", ")
+				}
 			}
 			row(label, m.name, func(b string) (float64, bool) {
 				rs := byKey[[2]string{label, b}]

@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# scripts/bench.sh: sol against Mosquitto on this machine, side by side, in one run.
+#
+# Called by `make bench` (after the in-process Go benchmarks). Installs nothing:
+# it needs mosquitto (apt-get install mosquitto), taskset (util-linux) and Go.
+# Each broker is started fresh for every run on a loopback port with comparable
+# settings (no persistence, raised inflight and queue limits, written below),
+# pinned to CPU 0; the load generator (scripts/mqload) is pinned to CPU 1. The
+# brokers alternate run by run, every scenario is repeated BENCH_REPS times
+# (default 3), and the end is a Markdown table of medians with sol/Mosquitto.
+# "sol 2 loops" is sol with loops = 2 and no pinning (sharing CPU 1 with the
+# load), measured in the throughput scenarios. "relay" is scripts/relay, a raw
+# epoll byte relay moving the same fan-in/fan-out stream without MQTT.
+#
+# Environment:
+#   BENCH_QUICK=1      smoke version: one repetition, small counts (about a minute)
+#   BENCH_REPS=n       repetitions (default 3; 1 with BENCH_QUICK)
+#   BENCH_SOL2=0       leave out the "sol 2 loops" column
+#   BENCH_RESULTS=f    where the JSON lines of every run go (default /tmp/sol-bench-<time>.jsonl)
+#   BENCH_PORT=n       first of the loopback ports used (default 18830; uses n..n+3)
+#
+# Every mqload run checks that each message its QoS promised arrived; the
+# "lost" column of the table counts broken promises (0 is the only good value).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+START=$(date +%s)
+QUICK=${BENCH_QUICK:-0}
+if [ "$QUICK" = 1 ]; then REPS=${BENCH_REPS:-1}; else REPS=${BENCH_REPS:-3}; fi
+SOL2=${BENCH_SOL2:-1}
+PORT0=${BENCH_PORT:-18830}
+SOL_PORT=$PORT0 MOSQ_PORT=$((PORT0 + 1)) RELAY_IN=$((PORT0 + 2)) RELAY_OUT=$((PORT0 + 3))
+GO=${GO:-go}
+
+say() { printf '%s\n' "$*" >&2; }
+
+if ! command -v mosquitto >/dev/null 2>&1; then
+	say "bench: mosquitto is not installed; install it with: apt-get install mosquitto"
+	say "bench: (nothing is installed silently; sol is compared with Mosquitto or not at all)"
+	exit 1
+fi
+if ! command -v taskset >/dev/null 2>&1; then
+	say "bench: taskset is missing; install util-linux"
+	exit 1
+fi
+NCPU=$(nproc)
+if [ "$NCPU" -ge 2 ]; then
+	BROKER_CPU=0 LOAD_CPU=1
+else
+	BROKER_CPU=0 LOAD_CPU=0
+	say "bench: only one CPU: brokers and load share it, numbers are not comparable with the README"
+fi
+
+# File descriptors: each idle connection costs one in the broker and one in mqload.
+ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+FDS=$(ulimit -n)
+
+WORK=$(mktemp -d /tmp/solbench.XXXXXX)
+chmod 755 "$WORK" # mosquitto started as root drops to its own user and must read its config
+RESULTS=${BENCH_RESULTS:-/tmp/sol-bench-$(date +%Y%m%d-%H%M%S).jsonl}
+: >"$RESULTS"
+BPID=""
+cleanup() {
+	if [ -n "$BPID" ]; then kill "$BPID" 2>/dev/null || true; fi
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "bench: building mqload, relay and sol"
+$GO build -o "$WORK/mqload" ./scripts/mqload
+$GO build -o "$WORK/relay" ./scripts/relay
+HAVE_SOL=1
+if ! $GO build -o "$WORK/sol" . 2>"$WORK/sol-build.log"; then
+	HAVE_SOL=0
+	say "bench: sol does not build yet (go build . failed, first lines below); skipping sol's columns, measuring Mosquitto and the relay only"
+	head -5 "$WORK/sol-build.log" >&2
+fi
+
+cat >"$WORK/mosquitto.conf" <<EOF
+listener $MOSQ_PORT 127.0.0.1
+allow_anonymous true
+persistence false
+max_inflight_messages 1000
+max_queued_messages 1000000
+max_queued_bytes 0
+max_connections -1
+set_tcp_nodelay true
+sys_interval 0
+log_dest stderr
+log_type error
+EOF
+sol_conf() { # $1: loops
+	cat <<EOF
+log_level = "error"
+loops = $1
+max_connections = 0
+max_inflight_messages = 1000
+max_queued_messages = 1000000
+max_queued_bytes = 0
+stats_publish_interval = "0s"
+allow_anonymous = true
+
+[[listener]]
+address = "127.0.0.1:$SOL_PORT"
+EOF
+}
+sol_conf 1 >"$WORK/sol.conf"
+sol_conf 2 >"$WORK/sol2.conf"
+chmod 644 "$WORK"/*.conf
+
+# wait_port PORT PID: poll until something accepts on PORT (5 s), or the process died.
+wait_port() {
+	local i
+	for i in $(seq 1 500); do
+		if ! kill -0 "$2" 2>/dev/null; then return 1; fi
+		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+		sleep 0.01
+	done
+	return 1
+}
+
+# start NAME: start a fresh broker (sol, sol2, mosquitto, relay); sets BPID and BPORT.
+start() {
+	case $1 in
+	sol)
+		BPORT=$SOL_PORT
+		taskset -c "$BROKER_CPU" "$WORK/sol" -c "$WORK/sol.conf" 2>>"$WORK/sol.log" &
+		;;
+	sol2)
+		BPORT=$SOL_PORT
+		"$WORK/sol" -c "$WORK/sol2.conf" 2>>"$WORK/sol.log" &
+		;;
+	mosquitto)
+		BPORT=$MOSQ_PORT
+		taskset -c "$BROKER_CPU" mosquitto -c "$WORK/mosquitto.conf" 2>>"$WORK/mosquitto.log" &
+		;;
+	relay)
+		BPORT=$RELAY_IN
+		taskset -c "$BROKER_CPU" "$WORK/relay" -in "127.0.0.1:$RELAY_IN" -out "127.0.0.1:$RELAY_OUT" 2>>"$WORK/relay.log" &
+		;;
+	esac
+	BPID=$!
+	if ! wait_port "$BPORT" "$BPID"; then
+		say "bench: $1 did not start listening on 127.0.0.1:$BPORT; its log:"
+		tail -5 "$WORK/$([ "$1" = sol2 ] && echo sol || echo "$1").log" >&2 || true
+		stop
+		return 1
+	fi
+}
+
+stop() {
+	local i
+	[ -n "$BPID" ] || return 0
+	kill -TERM "$BPID" 2>/dev/null || true
+	for i in $(seq 1 500); do
+		kill -0 "$BPID" 2>/dev/null || break
+		sleep 0.01
+	done
+	kill -KILL "$BPID" 2>/dev/null || true
+	wait "$BPID" 2>/dev/null || true
+	BPID=""
+}
+
+# Check once that sol starts at all before counting on it.
+if [ "$HAVE_SOL" = 1 ]; then
+	if start sol; then
+		stop
+	else
+		HAVE_SOL=0
+		say "bench: sol builds but does not serve yet; skipping sol's columns"
+	fi
+fi
+
+NRUN=0
+# run LABEL BROKER MQLOAD-ARGS...: one run on a freshly started broker, one JSON line to RESULTS.
+run() {
+	local label=$1 broker=$2 name=$2 line
+	shift 2
+	[ "$broker" = sol2 ] && name="sol 2 loops"
+	start "$broker" || return 0
+	local extra=()
+	[ "$broker" = relay ] && extra=(-raw-sub "127.0.0.1:$RELAY_OUT")
+	line=$(taskset -c "$LOAD_CPU" "$WORK/mqload" -label "$label" -broker "$name" -pid "$BPID" \
+		-addr "127.0.0.1:$BPORT" "${extra[@]}" "$@" || true)
+	stop
+	NRUN=$((NRUN + 1))
+	if [ -z "$line" ]; then
+		line="{\"label\":\"$label\",\"broker\":\"$name\",\"mode\":\"flow\",\"ok\":false,\"error\":\"mqload printed nothing\"}"
+	fi
+	printf '%s\n' "$line" >>"$RESULTS"
+	say "  [$NRUN] $label · $name: $(printf '%s' "$line" | grep -o '"\(msg_per_s\|p99_us\|connect_per_s\|rss_kb\|lost\|error\)":[^,}]*' | tr '\n' ' ')"
+}
+
+# scenario LABEL WHO MQLOAD-ARGS...: REPS repetitions, brokers alternating.
+# WHO: "all" (sol, sol 2 loops, mosquitto, relay), "brokers" (sol, mosquitto).
+scenario() {
+	local label=$1 who=$2 rep b
+	shift 2
+	local brokers=()
+	[ "$HAVE_SOL" = 1 ] && brokers+=(sol)
+	if [ "$who" = all ] && [ "$HAVE_SOL" = 1 ] && [ "$SOL2" = 1 ]; then brokers+=(sol2); fi
+	brokers+=(mosquitto)
+	[ "$who" = all ] && brokers+=(relay)
+	for rep in $(seq 1 "$REPS"); do
+		for b in "${brokers[@]}"; do
+			run "$label" "$b" "$@"
+		done
+	done
+}
+
+if [ "$QUICK" = 1 ]; then
+	M=2000 FO_SUBS=20 FO_M=500 KB_M=1000 BIG_M=20 LAT_M=300 C1=1000 C2=3000 TO=20s
+else
+	M=20000 FO_SUBS=100 FO_M=2000 KB_M=10000 BIG_M=200 LAT_M=1500 C1=10000 C2=50000 TO=60s
+fi
+# Both processes need a descriptor per connection, plus a few of their own.
+C2_LABEL="$C2 idle connections"
+if [ "$C2" -gt $((FDS - 500)) ]; then
+	say "bench: the file descriptor limit is $FDS (ulimit -Hn): the $C2-connection scenario runs with $((FDS - 500)); raise the hard limit (root, or LimitNOFILE) for the full count"
+	C2=$((FDS - 500))
+	C2_LABEL="$C2 idle connections (fd limit $FDS)"
+fi
+if [ "$C1" -gt $((FDS - 500)) ]; then C1=$((FDS - 500)); fi
+SRC=127.0.0.2-127.0.0.17 # 16 source addresses, each with its own ephemeral port range
+
+say "bench: $REPS repetition(s) per scenario, results in $RESULTS"
+scenario "fan-in QoS 0, 10 pubs x $M x 64 B" all -pubs 10 -subs 1 -msgs $M -size 64 -qos 0 -timeout $TO
+scenario "fan-in QoS 1, 10 pubs x $M x 64 B" brokers -pubs 10 -subs 1 -msgs $M -size 64 -qos 1 -timeout $TO
+scenario "fan-in QoS 2, 10 pubs x $M x 64 B" brokers -pubs 10 -subs 1 -msgs $M -size 64 -qos 2 -timeout $TO
+scenario "fan-out QoS 0, 1 pub x $FO_M to $FO_SUBS subs" all -pubs 1 -subs $FO_SUBS -msgs $FO_M -size 64 -qos 0 -timeout $TO
+scenario "fan-out QoS 1, 1 pub x $FO_M to $FO_SUBS subs" brokers -pubs 1 -subs $FO_SUBS -msgs $FO_M -size 64 -qos 1 -timeout $TO
+scenario "fan-in QoS 1, 10 pubs x $KB_M x 1 KB" brokers -pubs 10 -subs 1 -msgs $KB_M -size 1024 -qos 1 -timeout $TO
+scenario "fan-in QoS 1, 10 pubs x $BIG_M x 64 KB" brokers -pubs 10 -subs 1 -msgs $BIG_M -size 65536 -qos 1 -timeout $TO
+scenario "latency QoS 1 at 5,000 msg/s, 10 pubs" brokers -pubs 10 -subs 1 -msgs $LAT_M -size 64 -qos 1 -rate 5000 -timeout $TO
+scenario "$C1 idle connections" brokers -mode conns -conns $C1 -src $SRC -timeout $TO
+scenario "$C2_LABEL" brokers -mode conns -conns $C2 -src $SRC -timeout $TO
+
+if command -v mqtt-benchmark >/dev/null 2>&1; then
+	say "bench: mqtt-benchmark (the tool users compare brokers with), 10 clients x $M msgs QoS 1, each broker once"
+	for b in sol mosquitto; do
+		[ "$b" = sol ] && [ "$HAVE_SOL" = 0 ] && continue
+		start "$b" || continue
+		echo "mqtt-benchmark against $b:"
+		taskset -c "$LOAD_CPU" mqtt-benchmark --broker "tcp://127.0.0.1:$BPORT" --clients 10 --count "$M" --size 64 --qos 1 --quiet 2>&1 | tail -12 || true
+		stop
+	done
+else
+	say "mqtt-benchmark not installed (go install github.com/krylovsk/mqtt-benchmark@latest); using mqload for the same scenarios"
+fi
+
+ELAPSED=$(($(date +%s) - START))
+echo
+echo "sol benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $NCPU CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(mosquitto -h 2>/dev/null | head -1), sol $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)"
+echo "command: ${BENCH_CMD:-scripts/bench.sh} (BENCH_QUICK=$QUICK, $REPS repetition(s), brokers on CPU $BROKER_CPU, load on CPU $LOAD_CPU; medians)"
+echo
+"$WORK/mqload" table "$RESULTS"
+echo
+echo "bench: $NRUN runs in ${ELAPSED}s; every run's JSON line is in $RESULTS"
+[ "$HAVE_SOL" = 1 ] || echo "bench: sol's columns are missing: it did not build or serve (see above)"
