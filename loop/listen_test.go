@@ -81,6 +81,9 @@ func TestStopAcceptingKeepsOpenConns(t *testing.T) {
 	c1, c2 := dial(t, addr), dial(t, late.String())
 	defer c1.Close()
 	defer c2.Close()
+	// connections still in the kernel's accept queue are dropped by
+	// StopAccepting; these two must be accepted first
+	waitFor(t, 5*time.Second, "both accepted", func() bool { return h.opened.Load() == 2 })
 	s.StopAccepting()
 	for i := 0; i < 20; i++ {
 		for _, a := range []string{addr, late.String()} {

@@ -73,8 +73,9 @@ func (s *Server) Start() error {
 
 // StopAccepting stops every listener on every loop at once: the listening
 // sockets are shut down here (so no loop accepts another connection after it
-// returns) and closed by their loops. Open connections are untouched.
-// Idempotent. Any goroutine.
+// returns) and closed by their loops. Connections the kernel completed but no
+// loop accepted yet are reset. Open connections are untouched. Idempotent.
+// Any goroutine.
 func (s *Server) StopAccepting() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
