@@ -266,8 +266,8 @@ func fixtures() []fixture {
 				{Filter: b("$share/grp/+/x"), QoS: 2, RetainHandling: 1}}}}})
 
 	// SUBACK
-	add(fixture{name: "SUBACK 3.1", version: Version31, raw: hx("90 05 00 0a 01 02 00"),
-		want: Packet{Type: SUBACK, Suback: Suback{PacketID: 10, Reasons: []ReasonCode{1, 2, 0}}}})
+	add(fixture{name: "SUBACK 3.1", version: Version31, raw: hx("90 06 00 0a 01 02 00 80"),
+		want: Packet{Type: SUBACK, Suback: Suback{PacketID: 10, Reasons: []ReasonCode{1, 2, 0, UnspecifiedError}}}})
 	add(fixture{name: "SUBACK 3.1.1 with failure", version: Version311, raw: hx("90 04 00 0a 00 80"),
 		want: Packet{Type: SUBACK, Suback: Suback{PacketID: 10, Reasons: []ReasonCode{GrantedQoS0, UnspecifiedError}}}})
 	add(fixture{name: "SUBACK 5.0", version: Version5,
@@ -481,7 +481,7 @@ func malformedCases() []malformed {
 
 	// SUBACK.
 	add("SUBACK 3.1.1 code 3", Version311, hx("90 03 00 01 03"), ProtocolError)
-	add("SUBACK 3.1 failure code", Version31, hx("90 03 00 01 80"), ProtocolError)
+	add("SUBACK 3.1 code 3", Version31, hx("90 03 00 01 03"), ProtocolError)
 	add("SUBACK 3.1.1 empty", Version311, hx("90 02 00 01"), ProtocolError)
 	add("SUBACK 5.0 code not allowed", Version5, hx("90 04 00 01 00 11"), ProtocolError)
 	add("SUBACK flags", Version311, hx("92 03 00 01 00"), MalformedPacket)

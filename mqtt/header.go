@@ -88,7 +88,7 @@ func DecodeFixedHeader(buf []byte) (h FixedHeader, ok bool, err error) {
 	}
 	v, n, err := readVarint(buf[1:])
 	if err != nil {
-		return h, false, err
+		return h, false, perr(0, MalformedPacket, "", "remaining length longer than four bytes") // 5.0 section 1.5.5, 3.1.1 section 2.2.3
 	}
 	if n == 0 {
 		return h, false, nil
@@ -143,7 +143,7 @@ func readVarint(b []byte) (v, n int, err error) {
 		}
 		mult <<= 7
 	}
-	return 0, 0, errVarintTooLong // [MQTT-1.5.5-1]: at most four bytes
+	return 0, 0, errVarintTooLong // at most four bytes: 5.0 section 1.5.5, 3.1.1 section 2.2.3
 }
 
 // varintSize returns the encoded size of v, which must be in
@@ -280,7 +280,7 @@ func (r *reader) rest() []byte {
 func body(buf []byte, t PacketType) (FixedHeader, reader, error) {
 	h, ok, err := DecodeFixedHeader(buf)
 	if err != nil {
-		return h, reader{}, perr(t, MalformedPacket, "MQTT-1.5.5-1", "remaining length longer than four bytes")
+		return h, reader{}, retag(err, t)
 	}
 	if !ok || h.Len() > len(buf) {
 		return h, reader{}, perr(t, MalformedPacket, "", "packet shorter than its remaining length")

@@ -185,9 +185,14 @@ type Error struct {
 	Detail string     // what was wrong
 }
 
-// Error formats "mqtt: PUBLISH: Malformed Packet: QoS 3 [MQTT-3.3.1-4]".
+// Error formats "mqtt: PUBLISH: Malformed Packet: QoS 3 [MQTT-3.3.1-4]";
+// the packet is left out when unknown (0), as for ValidTopicName's errors.
 func (e *Error) Error() string {
-	s := "mqtt: " + e.Packet.String() + ": " + e.Reason.String()
+	s := "mqtt: "
+	if e.Packet != 0 {
+		s += e.Packet.String() + ": "
+	}
+	s += e.Reason.String()
 	if e.Detail != "" {
 		s += ": " + e.Detail
 	}
@@ -218,7 +223,9 @@ func perr(t PacketType, rc ReasonCode, rule, detail string) error {
 	return &Error{Reason: rc, Packet: t, Rule: rule, Detail: detail}
 }
 
-var errVarintTooLong error = &Error{Reason: MalformedPacket, Rule: "MQTT-1.5.5-1", Detail: "variable byte integer longer than four bytes"}
+// errVarintTooLong is readVarint's internal signal; callers turn it into a
+// fresh *Error, so no caller ever holds (and could change) a shared one.
+var errVarintTooLong = errors.New("variable byte integer longer than four bytes")
 
 // Valid reason codes per packet (5.0 sections 3.4.2.1, 3.5.2.1, 3.6.2.1,
 // 3.7.2.1, 3.9.3, 3.11.3, 3.14.2.1, 3.15.2.1, 3.2.2.2).

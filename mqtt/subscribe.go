@@ -145,8 +145,8 @@ func AppendSubscribe(dst []byte, version byte, p *Subscribe) []byte {
 }
 
 // Suback is a SUBACK packet: one reason code per filter of the SUBSCRIBE, in
-// order. In 3.1.1 the codes are 0, 1, 2 and 0x80; in 3.1 only 0..2. Reasons
-// is reused across decodes like Subscribe.Filters.
+// order. Before 5.0 the codes are 0, 1, 2 and 0x80. Reasons is reused across
+// decodes like Subscribe.Filters.
 type Suback struct {
 	PacketID uint16
 	Props    Properties
@@ -193,13 +193,10 @@ func decodeAckList(buf []byte, version byte, t PacketType, id *uint16, props *Pr
 	for r.left() > 0 {
 		c, _ := r.byte1()
 		rc := ReasonCode(c)
-		switch {
-		case version >= Version5:
+		if version >= Version5 {
 			ok = validReason(t, rc)
-		case version == Version31:
-			ok = c <= 2
-		default:
-			ok = c <= 2 || rc == UnspecifiedError
+		} else {
+			ok = c <= 2 || rc == UnspecifiedError // 3.1.1 section 3.9.3; 3.1 had no failure code, brokers send 0x80 there too
 		}
 		if !ok {
 			return perr(t, ProtocolError, "", "reason code 0x"+hex2(c)+" not valid in "+t.String())
@@ -228,9 +225,9 @@ func SubackSize(version byte, reasons []ReasonCode, props *Properties) int {
 }
 
 // AppendSuback appends a SUBACK with one reason code per filter to dst. In
-// 3.1.1 every failure code is written as 0x80 (its only failure code), in 3.1
-// failures are written as they are (3.1 has none; the caller should not send
-// one). props (5.0 only) may be nil. No allocation when dst has room.
+// 3.1 and 3.1.1 every failure code is written as 0x80, 3.1.1's only failure
+// code (3.1 has none; Mosquitto sends 0x80 there as well). props (5.0 only)
+// may be nil. No allocation when dst has room.
 func AppendSuback(dst []byte, version byte, packetID uint16, reasons []ReasonCode, props *Properties) []byte {
 	remaining, propLen := ackListRemaining(version, SUBACK, reasons, props)
 	dst = appendFixedHeader(dst, SUBACK, 0, remaining)
@@ -239,7 +236,7 @@ func AppendSuback(dst []byte, version byte, packetID uint16, reasons []ReasonCod
 		dst = appendProperties(dst, SUBACK, props, propLen)
 	}
 	for _, rc := range reasons {
-		if version == Version311 && rc.IsError() {
+		if version < Version5 && rc.IsError() {
 			rc = UnspecifiedError
 		}
 		dst = append(dst, byte(rc))
