@@ -32,6 +32,7 @@ type Config struct {
 	min     uint16
 	max     uint16
 	current atomic.Pointer[stdtls.Config]
+	server  *stdtls.Config // what Config returns, made once in Load
 }
 
 // Load reads the certificate, key and CA named by o. The error names the file
@@ -60,6 +61,13 @@ func Load(o Options) (*Config, error) {
 	}
 	if err := c.Reload(); err != nil {
 		return nil, err
+	}
+	c.server = &stdtls.Config{
+		MinVersion: c.min,
+		MaxVersion: c.max,
+		GetConfigForClient: func(*stdtls.ClientHelloInfo) (*stdtls.Config, error) {
+			return c.current.Load(), nil
+		},
 	}
 	return c, nil
 }
@@ -96,14 +104,12 @@ func (c *Config) Reload() error {
 	return nil
 }
 
-// Config returns a crypto/tls configuration for a listener. It stays valid
-// across Reload: each handshake fetches the current certificate and CA.
+// Config returns the crypto/tls configuration for a listener, the same one
+// on every call (do not modify it). It stays valid across Reload: each
+// handshake fetches the current certificate and CA. Any goroutine.
 func (c *Config) Config() *stdtls.Config {
-	return &stdtls.Config{
-		MinVersion: c.min,
-		MaxVersion: c.max,
-		GetConfigForClient: func(*stdtls.ClientHelloInfo) (*stdtls.Config, error) {
-			return c.current.Load(), nil
-		},
-	}
+	return c.server
 }
+
+// TLSConfig returns Config(), so a *Config can be a listener tag (TLSTag).
+func (c *Config) TLSConfig() *stdtls.Config { return c.server }
