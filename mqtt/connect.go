@@ -8,6 +8,11 @@ import "bytes"
 type Connect struct {
 	ProtocolName  []byte // "MQTT", or "MQIsdp" for 3.1
 	ProtocolLevel byte   // Version31, Version311 or Version5
+	// Bridge is the most significant bit of the protocol level byte, which
+	// Mosquitto bridges set (try_private) to announce themselves so the
+	// remote broker can avoid echoing messages back. ProtocolLevel never
+	// includes the bit; AppendConnect adds it back when Bridge is set.
+	Bridge bool
 	CleanStart    bool   // Clean Session in 3.1/3.1.1
 	KeepAlive     uint16 // seconds
 	Props         Properties
@@ -47,7 +52,7 @@ const (
 // ProtocolError otherwise. The 23-character limit of 3.1 client identifiers
 // is not enforced.
 func DecodeConnect(buf []byte, p *Connect) error {
-	p.ProtocolLevel = 0
+	p.ProtocolLevel, p.Bridge = 0, false
 	_, r, err := body(buf, CONNECT)
 	if err != nil {
 		return err
@@ -59,6 +64,8 @@ func DecodeConnect(buf []byte, p *Connect) error {
 	if p.ProtocolLevel, ok = r.byte1(); !ok {
 		return perr(CONNECT, MalformedPacket, "", "protocol level truncated")
 	}
+	p.Bridge = p.ProtocolLevel&0x80 != 0
+	p.ProtocolLevel &^= 0x80
 	switch {
 	case p.ProtocolLevel == Version31 && string(p.ProtocolName) == "MQIsdp":
 	case (p.ProtocolLevel == Version311 || p.ProtocolLevel == Version5) && string(p.ProtocolName) == "MQTT":
@@ -227,7 +234,11 @@ func AppendConnect(dst []byte, p *Connect) []byte {
 	if p.UsernameFlag {
 		flags |= connectUsername
 	}
-	dst = append(dst, p.ProtocolLevel, flags)
+	level := p.ProtocolLevel
+	if p.Bridge {
+		level |= 0x80
+	}
+	dst = append(dst, level, flags)
 	dst = appendUint16(dst, p.KeepAlive)
 	if p.ProtocolLevel >= Version5 {
 		dst = appendProperties(dst, CONNECT, &p.Props, props)

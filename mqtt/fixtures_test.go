@@ -119,6 +119,10 @@ func fixtures() []fixture {
 		raw: hx("10 0c 00 04 4d 51 54 54 04 02 00 3c 00 00"),
 		want: Packet{Type: CONNECT, Connect: Connect{ProtocolName: b("MQTT"), ProtocolLevel: 4,
 			CleanStart: true, KeepAlive: 60}}})
+	add(fixture{name: "CONNECT 3.1.1 from a bridge (level 0x84)", version: Version311,
+		raw: pkt(0x10, str("MQTT"), 0x84, 0x02, u16(60), str("bridge-1")),
+		want: Packet{Type: CONNECT, Connect: Connect{ProtocolName: b("MQTT"), ProtocolLevel: 4, Bridge: true,
+			CleanStart: true, KeepAlive: 60, ClientID: b("bridge-1")}}})
 	add(fixture{name: "CONNECT 3.1.1 will user password", version: Version311,
 		raw: pkt(0x10, str("MQTT"), 4, 0xEC /* user pass retain qos1 will, no clean */, u16(30),
 			str("c1"), str("will/t"), str("bye"), str("alice"), str("secret")),
