@@ -93,3 +93,27 @@ func TestAllocsControlPackets(t *testing.T) {
 		t.Errorf("acknowledgements allocate %v times", n)
 	}
 }
+
+// TestAllocsSubscribeReuse pins the promise of the reusable Filters slices:
+// a Subscribe or Unsubscribe kept by its owner stops allocating.
+func TestAllocsSubscribeReuse(t *testing.T) {
+	sub := pkt(0x82, u16(1), props(0x0B, vbi(5), 0x26, str("k"), str("v")), str("home/+/temp"), 1, str("$share/g/jobs/#"), 2, str("a/b"), 0)
+	unsub := pkt(0xA2, u16(2), props(), str("home/+/temp"), str("a/b"))
+	var s Subscribe
+	var u Unsubscribe
+	if err := DecodeSubscribe(sub, Version5, &s); err != nil {
+		t.Fatal(err)
+	}
+	if err := DecodeUnsubscribe(unsub, Version5, &u); err != nil {
+		t.Fatal(err)
+	}
+	dst := make([]byte, 0, 256)
+	if n := testing.AllocsPerRun(100, func() {
+		if DecodeSubscribe(sub, Version5, &s) != nil || DecodeUnsubscribe(unsub, Version5, &u) != nil {
+			t.Fatal("decode failed")
+		}
+		dst = AppendSuback(dst[:0], Version5, s.PacketID, []ReasonCode{GrantedQoS1, GrantedQoS2, GrantedQoS0}, nil)
+	}); n != 0 {
+		t.Errorf("SUBSCRIBE/UNSUBSCRIBE decode with reused structs allocates %v times", n)
+	}
+}
