@@ -260,7 +260,7 @@ func (t *Transport) drain(c *loop.Conn) ([]byte, error) {
 		if err == io.EOF {
 			return nil, io.EOF
 		}
-		return nil, fmt.Errorf("tls record from %s: %w", c.RemoteAddr(), err)
+		return nil, fmt.Errorf("tls record from %s: %w", t.raw.remote, err)
 	}
 }
 
