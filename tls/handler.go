@@ -199,7 +199,7 @@ func (h *Handler) handshake(t *Transport) {
 	r := &t.raw
 	r.mu.Lock()
 	r.done, r.hsErr = true, err
-	post := !r.posted && !r.isClosed
+	post := !r.posted && !r.gone
 	r.posted = true
 	r.mu.Unlock()
 	if post {
@@ -315,6 +315,9 @@ func (h *Handler) Closed(c *loop.Conn, err error) {
 	}
 	if t.state == stateHandshake {
 		t.state = stateGone
+		t.raw.mu.Lock()
+		t.raw.gone = true
+		t.raw.mu.Unlock()
 		_ = t.raw.Close()
 	}
 	t.c = nil
