@@ -24,7 +24,7 @@ type testCA struct {
 	pem  []byte
 }
 
-func newTestCA(t *testing.T) *testCA {
+func newTestCA(t testing.TB) *testCA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -49,7 +49,7 @@ func newTestCA(t *testing.T) *testCA {
 
 // issue writes a certificate for cn (server when server is true) and its key
 // into dir, returning their paths.
-func (ca *testCA) issue(t *testing.T, dir, cn string, serial int64, server bool) (certFile, keyFile string) {
+func (ca *testCA) issue(t testing.TB, dir, cn string, serial int64, server bool) (certFile, keyFile string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -82,7 +82,7 @@ func (ca *testCA) issue(t *testing.T, dir, cn string, serial int64, server bool)
 	return certFile, keyFile
 }
 
-func write(t *testing.T, path string, data []byte) {
+func write(t testing.TB, path string, data []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)

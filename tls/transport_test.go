@@ -20,7 +20,7 @@ type testPKI struct {
 	caFile string
 }
 
-func newPKI(t *testing.T, o Options) *testPKI {
+func newPKI(t testing.TB, o Options) *testPKI {
 	t.Helper()
 	p := &testPKI{ca: newTestCA(t), dir: t.TempDir()}
 	o.CertFile, o.KeyFile = p.ca.issue(t, p.dir, "server", 100, true)
@@ -44,7 +44,7 @@ func (p *testPKI) clientConfig(version uint16) *stdtls.Config {
 }
 
 // clientCert issues a client certificate with Common Name cn.
-func (p *testPKI) clientCert(t *testing.T, cn string) stdtls.Certificate {
+func (p *testPKI) clientCert(t testing.TB, cn string) stdtls.Certificate {
 	t.Helper()
 	cf, kf := p.ca.issue(t, p.dir, cn, 300, false)
 	pair, err := stdtls.LoadX509KeyPair(cf, kf)
