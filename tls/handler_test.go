@@ -49,7 +49,7 @@ func (e *echoHandler) Data(c *loop.Conn, in []byte) int {
 	return len(in)
 }
 
-func (e *echoHandler) Writable(c *loop.Conn)         {}
+func (e *echoHandler) Writable(c *loop.Conn)          {}
 func (e *echoHandler) Closed(c *loop.Conn, err error) { e.closed.Add(1) }
 func (e *echoHandler) Mail(l *loop.Loop, m any)       {}
 func (e *echoHandler) Flush(l *loop.Loop)             {}

@@ -91,7 +91,7 @@ type rawConn struct {
 	done        bool   // the handshake goroutine finished with hsErr
 	hsErr       error
 	isClosed    bool
-	gone        bool // the conn closed: the handshake goroutine must not post
+	gone        bool          // the conn closed: the handshake goroutine must not post
 	wake        chan struct{} // cap 1: ciphertext arrived
 	closed      chan struct{} // closed by Close: the handshake is abandoned
 
