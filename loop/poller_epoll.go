@@ -36,9 +36,10 @@ type poller struct {
 	waitEvs  []unix.EpollEvent
 	waitN    int
 	waitErr  error
-	deadline bool    // a read deadline is set on file
-	out      []ready // wait's destination, for collect
-	park     bool    // park in Go's netpoller (see above) instead of epoll_wait
+	deadline bool      // a read deadline is set on file
+	until    time.Time // that deadline
+	out      []ready   // wait's destination, for collect
+	park     bool      // park in Go's netpoller (see above) instead of epoll_wait
 }
 
 // parkInNetpoller selects how new pollers wait; tests flip it to compare the
@@ -130,26 +131,34 @@ func (p *poller) wait(out []ready, timeoutMs int) (int, bool, error) {
 		n, err := unix.EpollWait(p.epfd, evs, timeoutMs)
 		return p.collect(evs, n, err)
 	}
-	n, err := unix.EpollWait(p.epfd, evs, 0)
-	if n <= 0 && (err == nil || err == unix.EINTR) && timeoutMs != 0 {
-		if timeoutMs > 0 {
-			p.file.SetReadDeadline(time.Now().Add(time.Duration(timeoutMs) * time.Millisecond))
-			p.deadline = true
-		} else if p.deadline {
-			p.file.SetReadDeadline(time.Time{})
-			p.deadline = false
-		}
-		p.waitEvs = evs
-		rerr := p.rc.Read(p.waitFn)
-		p.waitEvs = nil
-		if rerr != nil {
-			if errors.Is(rerr, os.ErrDeadlineExceeded) {
-				return 0, false, nil
-			}
-			return 0, false, fmt.Errorf("epoll wait: %w", rerr)
-		}
-		n, err = p.waitN, p.waitErr
+	if timeoutMs == 0 {
+		n, err := unix.EpollWait(p.epfd, evs, 0)
+		return p.collect(evs, n, err)
 	}
+	// RawConn.Read runs waitFn (epoll_wait with zero timeout) first and
+	// parks only if it reports nothing, so a busy loop pays one syscall.
+	if timeoutMs > 0 {
+		d := time.Now().Add(time.Duration(timeoutMs) * time.Millisecond)
+		if !p.deadline || d.Sub(p.until) >= time.Millisecond || p.until.Sub(d) >= time.Millisecond {
+			p.file.SetReadDeadline(d)
+			p.deadline, p.until = true, d
+		}
+	} else if p.deadline {
+		p.file.SetReadDeadline(time.Time{})
+		p.deadline = false
+	}
+	p.waitEvs = evs
+	rerr := p.rc.Read(p.waitFn)
+	p.waitEvs = nil
+	if rerr != nil {
+		if errors.Is(rerr, os.ErrDeadlineExceeded) {
+			p.deadline = false // expired; the next wait sets a new one
+			p.file.SetReadDeadline(time.Time{})
+			return 0, false, nil
+		}
+		return 0, false, fmt.Errorf("epoll wait: %w", rerr)
+	}
+	n, err := p.waitN, p.waitErr
 	return p.collect(evs, n, err)
 }
 
