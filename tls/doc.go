@@ -44,10 +44,11 @@
 // first by the next Decode, or by Open after a migration.
 //
 // Known limit: loop has no way to put bytes into a connection's pending
-// input, so if the inner handler pauses reads while consuming those
-// post-Finished bytes and complete packets remain, they wait for the
-// client's next bytes (at the latest its keepalive PINGREQ) instead of being
-// delivered at ResumeRead. A loop method such as Conn.Feed(b) ("append to
+// input, so those post-Finished bytes are handed to the inner Data once,
+// not again as the loop does while Data keeps consuming (the wrapper cannot
+// see whether Data paused reads). If Data leaves complete messages (it
+// consumes one per call, or it paused reads and later resumes them), they
+// wait for the client's next bytes (at the latest its keepalive PINGREQ). A loop method such as Conn.Feed(b) ("append to
 // pending input and deliver as ResumeRead does") would close this gap; the
 // broker only pauses for password checks, and only pipelined packets after
 // CONNECT are affected.

@@ -85,9 +85,12 @@ type Stats struct {
 // fed by the loop: the loop keeps reading the socket and hands the
 // ciphertext over, and the goroutine's output is posted back to the loop,
 // which writes it. When it ends, the loop switches the connection to the
-// loop-fed Transport and calls the inner Open. No goroutine remains per
-// established connection. Failure or timeout: the connection is closed and
-// the inner handler never hears of it.
+// loop-fed Transport and calls the inner Open, then its Data once with
+// the plaintext the client sent right after its Finished, if any (the inner
+// Data should consume every whole message it can per call; see the package
+// doc for what waits otherwise). No goroutine remains per established
+// connection. Failure or timeout: the connection is closed and the inner
+// handler never hears of it.
 type Handler struct {
 	inner     loop.Handler
 	max       int64
@@ -272,8 +275,11 @@ func (h *Handler) Mail(l *loop.Loop, m any) {
 }
 
 // deliverCarry hands leftover plaintext to the inner Data once, as the loop
-// would hand pending input; what it does not consume is handed over first by
-// the next Decode.
+// would hand pending input. Unlike the loop it does not call Data again when
+// Data consumed part of it, because it cannot see whether Data paused reads
+// or migrated c; what Data leaves is handed over first by the next Decode
+// (or by Open after a migration). An inner handler that consumes every whole
+// message per call, as the broker does, loses nothing by this.
 func (h *Handler) deliverCarry(c *loop.Conn, t *Transport) {
 	if len(t.carry) == 0 || c.Closed() {
 		return

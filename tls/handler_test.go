@@ -18,7 +18,9 @@ import (
 )
 
 // echoHandler echoes everything. It records opens, closes and the peer CN
-// seen at Open; a line "migrate\n" moves the conn to the next loop first.
+// seen at Open; a line "migrate\n" moves the conn to the next loop first,
+// and "hop\n" does so without consuming anything (as the broker does with a
+// CONNECT on the wrong loop).
 type echoHandler struct {
 	opened, closed atomic.Int64
 	mu             sync.Mutex
@@ -39,6 +41,21 @@ func (e *echoHandler) Open(c *loop.Conn) {
 }
 
 func (e *echoHandler) Data(c *loop.Conn, in []byte) int {
+	if bytes.HasPrefix(in, []byte("hop\n")) {
+		// As the broker does for CONNECT on the wrong loop: migrate with
+		// nothing consumed, and read it again on the other loop.
+		if c.Context() == nil {
+			c.SetContext(c.Loop().Index())
+			loops := c.Loop().Server().Loops()
+			c.Migrate(loops[(c.Loop().Index()+1)%len(loops)])
+			return 0
+		}
+		if c.Context() != c.Loop().Index() {
+			c.Write([]byte("hopped\n"))
+		}
+		c.Write(in[len("hop\n"):]) // like the broker: everything whole in one call
+		return len(in)
+	}
 	if bytes.HasPrefix(in, []byte("migrate\n")) {
 		loops := c.Loop().Server().Loops()
 		c.Write([]byte("migrating\n"))
@@ -436,6 +453,34 @@ func TestMigrationCarriesTransport(t *testing.T) {
 	srv.echo.mu.Unlock()
 	if len(loops) != 4 || loops[0] == loops[1] || loops[2] == loops[3] {
 		t.Fatalf("inner Open ran on loops %v, want two per conn on different loops", loops)
+	}
+}
+
+// TestMigrationOfBytesAfterFinished: the handler migrates the conn without
+// consuming the bytes sent right after Finished; they are read again on the
+// destination loop.
+func TestMigrationOfBytesAfterFinished(t *testing.T) {
+	p := newPKI(t, Options{})
+	srv := startServer(t, p, WrapOptions{})
+	for _, v := range []uint16{stdtls.VersionTLS12, stdtls.VersionTLS13} {
+		for i := 0; i < 5; i++ {
+			raw, err := net.Dial("tcp", srv.tlsAddr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := stdtls.Client(raw, p.clientConfig(v))
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := c.Write([]byte("hop\nthen echo")); err != nil {
+				t.Fatal(err)
+			}
+			want := "hopped\nthen echo"
+			got := make([]byte, len(want))
+			if _, err := io.ReadFull(c, got); err != nil || string(got) != want {
+				t.Fatalf("%s: %q, %v", stdtls.VersionName(v), got, err)
+			}
+			roundTrip(t, c, bytes.Repeat([]byte{'z'}, 30000))
+			c.Close()
+		}
 	}
 }
 
