@@ -117,3 +117,14 @@ func TestTimerResetDoesNotAllocate(t *testing.T) {
 		t.Fatalf("Timer.Reset+Stop allocates %v", a)
 	}
 }
+
+var sinkAny any
+
+// Shutdown's request is a one-pointer struct, stored in an interface
+// without allocating.
+func TestCloseRequestDoesNotAllocate(t *testing.T) {
+	c := &Conn{}
+	if a := testing.AllocsPerRun(100, func() { sinkAny = closeReq{c} }); a != 0 {
+		t.Fatalf("closeReq boxing allocates %v", a)
+	}
+}
