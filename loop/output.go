@@ -56,12 +56,17 @@ func (o *output) write(p *chunkPool, b []byte) {
 	}
 }
 
-// reserve returns at least n bytes of writable space at the tail (n must be
-// at most chunkSize). commit(k) appends k bytes written into it.
+// reserve returns at least n bytes of writable space at the tail. commit(k)
+// appends k bytes written into it. Above chunkSize the chunk is a one-off
+// allocation that the pool does not keep.
 func (o *output) reserve(p *chunkPool, n int) []byte {
 	k := len(o.chunks)
 	if k == 0 || cap(o.chunks[k-1])-len(o.chunks[k-1]) < n {
-		o.chunks = append(o.chunks, p.get())
+		if n > chunkSize {
+			o.chunks = append(o.chunks, make([]byte, 0, n))
+		} else {
+			o.chunks = append(o.chunks, p.get())
+		}
 		k++
 	}
 	t := o.chunks[k-1]
