@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sol-broker/sol/loop"
+	soltls "github.com/sol-broker/sol/tls"
 	"github.com/sol-broker/sol/trie"
 )
 
@@ -74,7 +75,10 @@ func New(o Options) (*Broker, error) {
 		subs:     trie.NewIndex[*session](),
 		retained: trie.NewRetained[*Msg](),
 	}
-	srv, err := loop.NewServer(loop.Options{Loops: o.Loops, Logger: o.Logger}, &handler{b: b})
+	// TLS listeners handshake in soltls's wrapper before the broker's
+	// handler hears of a connection; plain listeners pass straight through.
+	srv, err := loop.NewServer(loop.Options{Loops: o.Loops, Logger: o.Logger},
+		soltls.Wrap(&handler{b: b}, soltls.WrapOptions{Logger: o.Logger}))
 	if err != nil {
 		return nil, fmt.Errorf("creating event loops: %w", err)
 	}
@@ -135,11 +139,8 @@ func (o *Options) normalize() error {
 
 // Listen opens a listening socket described by l and returns its address
 // (with the port chosen when l.Address asks for port 0). Call it before
-// Start. TLS listeners are not supported yet and return an error.
+// Start. With l.TLS set, clients handshake TLS before MQTT.
 func (b *Broker) Listen(l ListenerOptions) (net.Addr, error) {
-	if l.TLS != nil {
-		return nil, errors.New("TLS listeners are not supported yet")
-	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.started {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sol-broker/sol/mqtt"
+	soltls "github.com/sol-broker/sol/tls"
 )
 
 // authResult is a password verdict posted back to the connection's loop.
@@ -51,6 +52,17 @@ func (cs *conn) onConnect(pkt []byte) bool {
 	if max := ls.b.opts.MaxConnections; max > 0 && ls.b.conns.Load() > int64(max) {
 		cs.refuse(mqtt.QuotaExceeded)
 		return true
+	}
+	if cs.listener != nil && cs.listener.UseIdentityAsUsername {
+		// The verified client certificate is the identity, as in Mosquitto's
+		// use_identity_as_username: no password check.
+		cn, ok := soltls.PeerCommonName(cs.c)
+		if !ok || cn == "" {
+			cs.refuse(mqtt.NotAuthorized)
+			return true
+		}
+		p.Username, p.UsernameFlag = []byte(cn), true
+		return cs.accept(p)
 	}
 	// Authentication.
 	auth := ls.b.opts.Auth

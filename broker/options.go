@@ -75,6 +75,10 @@ type ListenerOptions struct {
 	UseIdentityAsUsername bool
 }
 
+// TLSConfig returns the listener's TLS configuration, nil for plain TCP. It
+// makes *ListenerOptions, the loop listener's tag, a soltls.TLSTag.
+func (o *ListenerOptions) TLSConfig() *tls.Config { return o.TLS }
+
 // Authenticator is what the broker needs from the auth package. Implementations
 // must be safe for concurrent use from every loop.
 type Authenticator interface {

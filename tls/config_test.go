@@ -1,14 +1,9 @@
 package tls
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	stdtls "crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
+	"github.com/sol-broker/sol/internal/testcerts"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,70 +12,9 @@ import (
 	"time"
 )
 
-// testCA issues certificates for tests, in memory, so they need no openssl.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
+type testCA = testcerts.CA
 
-func newTestCA(t testing.TB) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "sol test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue writes a certificate for cn (server when server is true) and its key
-// into dir, returning their paths.
-func (ca *testCA) issue(t testing.TB, dir, cn string, serial int64, server bool) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile = filepath.Join(dir, cn+".crt")
-	keyFile = filepath.Join(dir, cn+".key")
-	write(t, certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	write(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}))
-	return certFile, keyFile
-}
+func newTestCA(t testing.TB) *testCA { return testcerts.New(t) }
 
 func write(t testing.TB, path string, data []byte) {
 	t.Helper()
@@ -149,14 +83,14 @@ func echo(t *testing.T, c *stdtls.Conn, msg string) {
 func TestReloadSwapsCertificateWithoutDroppingConnections(t *testing.T) {
 	dir := t.TempDir()
 	ca := newTestCA(t)
-	certFile, keyFile := ca.issue(t, dir, "server", 100, true)
+	certFile, keyFile := ca.Issue(t, dir, "server", 100, true)
 	conf, err := Load(Options{CertFile: certFile, KeyFile: keyFile})
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := serveTLS(t, conf.Config())
 	roots := x509.NewCertPool()
-	roots.AddCert(ca.cert)
+	roots.AddCert(ca.Cert)
 
 	old, serial := dialSerial(t, addr, roots)
 	defer old.Close()
@@ -166,7 +100,7 @@ func TestReloadSwapsCertificateWithoutDroppingConnections(t *testing.T) {
 	echo(t, old, "before")
 
 	// A new certificate at the same paths, then SIGHUP's Reload.
-	c2, k2 := ca.issue(t, dir, "server2", 200, true)
+	c2, k2 := ca.Issue(t, dir, "server2", 200, true)
 	for src, dst := range map[string]string{c2: certFile, k2: keyFile} {
 		data, _ := os.ReadFile(src)
 		write(t, dst, data)
@@ -186,7 +120,7 @@ func TestReloadSwapsCertificateWithoutDroppingConnections(t *testing.T) {
 func TestReloadKeepsOldOnBrokenFile(t *testing.T) {
 	dir := t.TempDir()
 	ca := newTestCA(t)
-	certFile, keyFile := ca.issue(t, dir, "server", 7, true)
+	certFile, keyFile := ca.Issue(t, dir, "server", 7, true)
 	conf, err := Load(Options{CertFile: certFile, KeyFile: keyFile})
 	if err != nil {
 		t.Fatal(err)
@@ -198,7 +132,7 @@ func TestReloadKeepsOldOnBrokenFile(t *testing.T) {
 	}
 	addr := serveTLS(t, conf.Config())
 	roots := x509.NewCertPool()
-	roots.AddCert(ca.cert)
+	roots.AddCert(ca.Cert)
 	c, serial := dialSerial(t, addr, roots)
 	c.Close()
 	if serial != 7 {
@@ -209,16 +143,16 @@ func TestReloadKeepsOldOnBrokenFile(t *testing.T) {
 func TestVersionsAndClientCertificates(t *testing.T) {
 	dir := t.TempDir()
 	ca := newTestCA(t)
-	certFile, keyFile := ca.issue(t, dir, "server", 1, true)
+	certFile, keyFile := ca.Issue(t, dir, "server", 1, true)
 	caFile := filepath.Join(dir, "ca.crt")
-	write(t, caFile, ca.pem)
+	write(t, caFile, ca.PEM)
 	conf, err := Load(Options{CertFile: certFile, KeyFile: keyFile, CAFile: caFile, Versions: []string{"1.3"}, RequireCertificate: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := serveTLS(t, conf.Config())
 	roots := x509.NewCertPool()
-	roots.AddCert(ca.cert)
+	roots.AddCert(ca.Cert)
 
 	// No client certificate: refused.
 	if c, err := stdtls.Dial("tcp", addr, &stdtls.Config{RootCAs: roots, ServerName: "127.0.0.1"}); err == nil {
@@ -235,7 +169,7 @@ func TestVersionsAndClientCertificates(t *testing.T) {
 		t.Fatal("TLS 1.2 accepted by a 1.3-only listener")
 	}
 	// With a client certificate signed by the CA: served.
-	cc, ck := ca.issue(t, dir, "device-42", 2, false)
+	cc, ck := ca.Issue(t, dir, "device-42", 2, false)
 	pair, err := stdtls.LoadX509KeyPair(cc, ck)
 	if err != nil {
 		t.Fatal(err)

@@ -408,7 +408,7 @@ func TestReloadWhileConnected(t *testing.T) {
 	}
 	roundTrip(t, old, []byte("before reload"))
 
-	c2, k2 := p.ca.issue(t, p.dir, "server2", 200, true)
+	c2, k2 := p.ca.Issue(t, p.dir, "server2", 200, true)
 	for src, dst := range map[string]string{c2: p.dir + "/server.crt", k2: p.dir + "/server.key"} {
 		data, err := os.ReadFile(src)
 		if err != nil {

@@ -23,10 +23,10 @@ type testPKI struct {
 func newPKI(t testing.TB, o Options) *testPKI {
 	t.Helper()
 	p := &testPKI{ca: newTestCA(t), dir: t.TempDir()}
-	o.CertFile, o.KeyFile = p.ca.issue(t, p.dir, "server", 100, true)
+	o.CertFile, o.KeyFile = p.ca.Issue(t, p.dir, "server", 100, true)
 	if o.CAFile == "ca" {
 		p.caFile = filepath.Join(p.dir, "ca.crt")
-		write(t, p.caFile, p.ca.pem)
+		write(t, p.caFile, p.ca.PEM)
 		o.CAFile = p.caFile
 	}
 	conf, err := Load(o)
@@ -35,7 +35,7 @@ func newPKI(t testing.TB, o Options) *testPKI {
 	}
 	p.conf = conf
 	p.roots = x509.NewCertPool()
-	p.roots.AddCert(p.ca.cert)
+	p.roots.AddCert(p.ca.Cert)
 	return p
 }
 
@@ -46,7 +46,7 @@ func (p *testPKI) clientConfig(version uint16) *stdtls.Config {
 // clientCert issues a client certificate with Common Name cn.
 func (p *testPKI) clientCert(t testing.TB, cn string) stdtls.Certificate {
 	t.Helper()
-	cf, kf := p.ca.issue(t, p.dir, cn, 300, false)
+	cf, kf := p.ca.Issue(t, p.dir, cn, 300, false)
 	pair, err := stdtls.LoadX509KeyPair(cf, kf)
 	if err != nil {
 		t.Fatal(err)
