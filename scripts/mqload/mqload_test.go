@@ -1,0 +1,278 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startMosquitto runs mosquitto on a free loopback port with the bench settings
+// and returns its address and process id; it is stopped when the test ends.
+func startMosquitto(t *testing.T) (string, int) {
+	t.Helper()
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		t.Skip("install mosquitto (apt-get install mosquitto) to run mqload against a broker")
+	}
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755) // mosquitto started as root drops to its own user, which must read the config
+	port := freePort(t)
+	conf := filepath.Join(dir, "m.conf")
+	body := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"+
+		"max_inflight_messages 1000\nmax_queued_messages 100000\nsys_interval 0\nlog_dest stderr\nlog_type error\n", port)
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "-c", conf)
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start mosquitto: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	waitFor(t, 5*time.Second, "mosquitto to listen on "+addr, func() bool {
+		select {
+		case <-exited:
+			t.Fatalf("mosquitto exited: %s", stderr.String())
+		default:
+		}
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return addr, cmd.Process.Pid
+}
+
+func TestFlowAgainstMosquitto(t *testing.T) {
+	addr, pid := startMosquitto(t)
+	cases := []struct {
+		name string
+		cfg  flowConfig
+	}{
+		{"fan-in QoS 1", flowConfig{pubs: 3, subs: 1, msgs: 300, size: 64, qos: 1}},
+		{"fan-in QoS 2", flowConfig{pubs: 3, subs: 1, msgs: 200, size: 100, qos: 2}},
+		{"fan-out QoS 2", flowConfig{pubs: 1, subs: 4, msgs: 200, size: 64, qos: 2}},
+		{"fan-out QoS 1 paced", flowConfig{pubs: 1, subs: 3, msgs: 100, size: 64, qos: 1, rate: 2000}},
+		{"fan-in QoS 0", flowConfig{pubs: 2, subs: 2, msgs: 200, size: 16, qos: 0}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			cfg.addr, cfg.inflight, cfg.timeout, cfg.quiet = addr, 20, 10*time.Second, 500*time.Millisecond
+			var res result
+			if err := runFlow(cfg, &res); err != nil {
+				t.Fatal(err)
+			}
+			want := int64(cfg.pubs * cfg.msgs * cfg.subs)
+			if res.Error != "" || res.Expected != want || res.Sent != int64(cfg.pubs*cfg.msgs) {
+				t.Fatalf("error %q, expected %d (want %d), sent %d", res.Error, res.Expected, want, res.Sent)
+			}
+			// On loopback with raised limits Mosquitto loses nothing, QoS 0 included.
+			if res.Received != want || res.Missing != 0 || res.Lost != 0 {
+				t.Fatalf("received %d of %d, missing %d, lost %d", res.Received, want, res.Missing, res.Lost)
+			}
+			if cfg.qos == 2 && res.Duplicates != 0 {
+				t.Fatalf("%d duplicates at QoS 2", res.Duplicates)
+			}
+			if res.MsgPerS <= 0 || res.P50us <= 0 || res.P99us < res.P50us || res.P999us < res.P99us {
+				t.Fatalf("rate %.0f msg/s, p50 %.1f p99 %.1f p999 %.1f µs", res.MsgPerS, res.P50us, res.P99us, res.P999us)
+			}
+		})
+	}
+	t.Run("idle connections", func(t *testing.T) {
+		var res result
+		rss, err := readRSS(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.RSSStartKB = rss
+		srcs, err := parseSources("127.0.0.2-127.0.0.4")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = runConns(connsConfig{addr: addr, conns: 60, sources: srcs, workers: 8, pid: pid, timeout: 10 * time.Second}, &res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Connected != 60 || res.Alive != 60 || res.RSSKB <= 0 || res.ConnectPerS <= 0 {
+			t.Fatalf("connected %d alive %d rss %d KB, %.0f conn/s", res.Connected, res.Alive, res.RSSKB, res.ConnectPerS)
+		}
+	})
+}
+
+// fakeBroker accepts MQTT clients, acknowledges everything and delivers
+// nothing: mqload must report every promised message as lost.
+func fakeBroker(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				rd := packetReader{r: bufio.NewReader(conn)}
+				var out []byte
+				for {
+					first, body, err := rd.next()
+					if err != nil {
+						return
+					}
+					out = out[:0]
+					switch first >> 4 {
+					case typeConnect:
+						out = append(out, typeConnack<<4, 2, 0, 0)
+					case typeSubscribe:
+						out = append(out, typeSuback<<4, 3, body[0], body[1], body[len(body)-1])
+					case typePublish:
+						var pv publishView
+						if decodePublish(first, body, &pv) != nil {
+							return
+						}
+						switch pv.qos {
+						case 1:
+							out = appendAck(out, typePuback, pv.packetID)
+						case 2:
+							out = appendAck(out, typePubrec, pv.packetID)
+						}
+					case typePubrel:
+						id, _ := ackID(body)
+						out = appendAck(out, typePubcomp, id)
+					}
+					if _, err := conn.Write(out); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func TestLossIsReported(t *testing.T) {
+	addr := fakeBroker(t)
+	for _, qos := range []byte{0, 1, 2} {
+		var res result
+		cfg := flowConfig{addr: addr, pubs: 2, subs: 1, msgs: 50, size: 32, qos: qos, inflight: 10,
+			timeout: 10 * time.Second, quiet: 200 * time.Millisecond}
+		if err := runFlow(cfg, &res); err != nil {
+			t.Fatal(err)
+		}
+		if res.Error != "" || res.Sent != 100 || res.Received != 0 || res.Missing != 100 {
+			t.Fatalf("QoS %d: error %q sent %d received %d missing %d", qos, res.Error, res.Sent, res.Received, res.Missing)
+		}
+		wantLost := int64(100)
+		if qos == 0 {
+			wantLost = 0 // QoS 0 promises nothing
+		}
+		if res.Lost != wantLost {
+			t.Fatalf("QoS %d: lost %d, want %d", qos, res.Lost, wantLost)
+		}
+		if qos > 0 && res.Acked != 100 {
+			t.Fatalf("QoS %d: %d of 100 acknowledged", qos, res.Acked)
+		}
+	}
+}
+
+func TestHistogramQuantiles(t *testing.T) {
+	var h histogram
+	for v := int64(1); v <= 100000; v++ {
+		h.record(v * 1000) // 1 µs .. 100 ms, uniform
+	}
+	for _, c := range []struct {
+		q    float64
+		want float64
+	}{{0.5, 50e6}, {0.99, 99e6}, {0.999, 99.9e6}} {
+		got := float64(h.quantile(c.q))
+		if got > c.want || got < c.want*0.98 {
+			t.Errorf("quantile %v = %.0f ns, want within 2%% below %.0f", c.q, got, c.want)
+		}
+	}
+	for v := uint64(0); v < 1<<20; v += 7 {
+		if lb := lowerBound(bucketOf(v)); lb > v || (v >= 128 && float64(v-lb) > float64(v)/64) {
+			t.Fatalf("value %d in bucket with lower bound %d", v, lb)
+		}
+	}
+}
+
+func TestParseSources(t *testing.T) {
+	got, err := parseSources("127.0.0.2-127.0.0.4, 10.0.0.1")
+	if err != nil || strings.Join(got, " ") != "127.0.0.2 127.0.0.3 127.0.0.4 10.0.0.1" {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	for _, bad := range []string{"", "x", "127.0.0.5-127.0.0.2", "127.0.0.1-127.0.1.2", "::1"} {
+		if _, err := parseSources(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestTable(t *testing.T) {
+	dir := t.TempDir()
+	lines := `{"label":"fan-in","broker":"sol","mode":"flow","msg_per_s":300,"lost":0,"rss_start_kb":1000}
+{"label":"fan-in","broker":"mosquitto","mode":"flow","msg_per_s":100,"lost":0,"rss_start_kb":3000}
+{"label":"fan-in","broker":"sol","mode":"flow","msg_per_s":500,"lost":0,"rss_start_kb":1000}
+{"label":"fan-in","broker":"mosquitto","mode":"flow","msg_per_s":50,"lost":2,"error":"timeout"}
+{"label":"fan-in","broker":"sol","mode":"flow","msg_per_s":100,"lost":0,"rss_start_kb":1000}
+{"label":"fan-in","broker":"mosquitto","mode":"flow","msg_per_s":200,"lost":0,"rss_start_kb":3000}
+`
+	f := filepath.Join(dir, "r.jsonl")
+	if err := os.WriteFile(f, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := printTable(&out, []string{f}); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	// Medians: sol 300, mosquitto 100, ratio 3.00; mosquitto's broken promises and error shown.
+	for _, want := range []string{"| fan-in | msg/s delivered (higher is better) | 300 | 100 | 3.00 | 3/3 | sol 0, mosquitto 2 | mosquitto: 1× timeout |",
+		"| idle broker | RSS at start KB | 1000 | 3000 | 0.33 |"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("table lacks %q:\n%s", want, s)
+		}
+	}
+}
