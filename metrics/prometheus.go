@@ -6,6 +6,7 @@ import (
 	"io"
 	"runtime"
 	"strconv"
+	"strings"
 )
 
 // ContentType is the Content-Type of WritePrometheus's output (the text
@@ -45,6 +46,12 @@ func (p *promWriter) sample(name, labels string, v string) {
 	_, p.err = fmt.Fprintf(p.w, "%s %s\n", name, v)
 }
 
+// labelEscaper escapes a label value as the text format requires: only
+// backslash, double quote and line feed.
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+
+func escapeLabel(v string) string { return labelEscaper.Replace(v) }
+
 func u(v uint64) string { return strconv.FormatUint(v, 10) }
 func i(v int64) string  { return strconv.FormatInt(v, 10) }
 
@@ -67,9 +74,9 @@ func (p *promWriter) gauge(name, help string, v int64) {
 func WritePrometheus(w io.Writer, s Snapshot) error {
 	p := &promWriter{w: bufio.NewWriterSize(w, 8<<10)}
 	p.family("sol_build_info", "gauge", "Always 1; labels carry the broker and Go versions.")
-	p.sample("sol_build_info", "version="+strconv.Quote(s.Version)+",goversion="+strconv.Quote(runtime.Version()), "1")
+	p.sample("sol_build_info", `version="`+escapeLabel(s.Version)+`",goversion="`+escapeLabel(runtime.Version())+`"`, "1")
 	p.family("sol_start_time_seconds", "gauge", "Start time of the broker since the Unix epoch in seconds.")
-	p.sample("sol_start_time_seconds", "", strconv.FormatFloat(float64(s.Start.UnixNano())/1e9, 'f', 3, 64))
+	p.sample("sol_start_time_seconds", "", strconv.FormatFloat(float64(s.Start.UnixMilli())/1000, 'f', 3, 64))
 
 	p.gauge("sol_connections", "Open network connections.", s.Connections)
 	p.counter("sol_connections_total", "Network connections accepted.", s.ConnectionsTotal)
