@@ -62,6 +62,7 @@ type flowPub struct {
 	sent    atomic.Int64
 	acked   atomic.Int64
 	pubrecs atomic.Int64
+	maxLag  time.Duration // paced runs: latest send behind its schedule (a starved generator)
 	err     error
 }
 
@@ -216,6 +217,7 @@ func runFlow(cfg flowConfig, res *result) error {
 	for i, p := range pubs {
 		res.Sent += p.sent.Load()
 		res.Acked += p.acked.Load()
+		res.PaceLagMaxUs = max(res.PaceLagMaxUs, float64(p.maxLag)/1e3)
 		if p.err != nil && os.Getenv("MQLOAD_DEBUG") != "" {
 			fmt.Fprintf(os.Stderr, "publisher %d: sent %d pubrec %d acked %d unflushed %d: %v\n", i, p.sent.Load(), p.pubrecs.Load(), p.acked.Load(), p.c.w.Buffered(), p.err)
 		}
@@ -354,6 +356,7 @@ func (p *flowPub) run(cfg flowConfig, idx int, prefix string, base, start time.T
 			if d := time.Until(due); d > 0 {
 				time.Sleep(d) // pacing, not synchronisation
 			}
+			p.maxLag = max(p.maxLag, time.Since(due))
 		}
 		if cfg.qos > 0 {
 			select {

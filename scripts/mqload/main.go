@@ -50,6 +50,9 @@ type result struct {
 	P50us    float64 `json:"p50_us,omitempty"`
 	P99us    float64 `json:"p99_us,omitempty"`
 	P999us   float64 `json:"p999_us,omitempty"`
+	// PaceLagMaxUs (paced runs) is how far behind its schedule a publisher
+	// ever sent: large values mean the load generator itself was starved.
+	PaceLagMaxUs float64 `json:"pace_lag_max_us,omitempty"`
 
 	Conns        int     `json:"conns,omitempty"`
 	Connected    int     `json:"connected,omitempty"`

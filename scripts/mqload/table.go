@@ -28,6 +28,7 @@ var (
 		{"p50 latency µs", func(r *result) float64 { return r.P50us }},
 		{"p99 latency µs", func(r *result) float64 { return r.P99us }},
 		{"p999 latency µs", func(r *result) float64 { return r.P999us }},
+		{"generator's worst lag behind schedule µs", func(r *result) float64 { return r.PaceLagMaxUs }},
 	}
 	connsMetrics = []metric{
 		{"connects/s", func(r *result) float64 { return r.ConnectPerS }},
