@@ -12,9 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// listenBacklog is passed to listen(2); the kernel caps it at somaxconn.
-const listenBacklog = 4096
-
 // acceptBackoff is how long a loop stops accepting on a listener after
 // accept failed for lack of descriptors or memory (EMFILE, ENFILE, ENOBUFS,
 // ENOMEM), instead of spinning on a level-triggered readable listener.
@@ -129,7 +126,7 @@ func (s *Server) listenTCP(ln *Listener, network, address string) error {
 	ln.Addr = sockaddrToAddr(bound, "tcp")
 	n := len(s.loops)
 	if !reusePortBalanced || n == 1 {
-		if err := unix.Listen(probe, listenBacklog); err != nil {
+		if err := unix.Listen(probe, s.opts.Backlog); err != nil {
 			unix.Close(probe)
 			return os.NewSyscallError("listen", err)
 		}
@@ -142,7 +139,7 @@ func (s *Server) listenTCP(ln *Listener, network, address string) error {
 		if err == nil {
 			if err = unix.Bind(fd, bound); err != nil {
 				err = os.NewSyscallError("bind", err)
-			} else if err = unix.Listen(fd, listenBacklog); err != nil {
+			} else if err = unix.Listen(fd, s.opts.Backlog); err != nil {
 				err = os.NewSyscallError("listen", err)
 			}
 			if err != nil {
@@ -233,7 +230,7 @@ func (s *Server) listenUnix(ln *Listener, path string) error {
 		unix.Close(fd)
 		return os.NewSyscallError("bind", err)
 	}
-	if err := unix.Listen(fd, listenBacklog); err != nil {
+	if err := unix.Listen(fd, s.opts.Backlog); err != nil {
 		unix.Close(fd)
 		if !abstract {
 			os.Remove(path)

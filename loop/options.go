@@ -15,6 +15,7 @@ const (
 	defaultReadBudget     = 512  // readiness events (one read each) per iteration
 	defaultMailBudget     = 1024 // mailbox items per iteration
 	defaultCloseTimeout   = 2 * time.Second
+	defaultBacklog        = 4096
 )
 
 // Options configure a Server. The zero value is usable: every zero field gets
@@ -46,6 +47,10 @@ type Options struct {
 	// default 1024. The rest wait for the next iteration, which then polls
 	// without blocking.
 	MailBudget int
+	// Backlog is the accept queue length passed to listen(2) for each
+	// listening socket; the kernel caps it at net.core.somaxconn. Default
+	// 4096.
+	Backlog int
 	// CloseTimeout bounds a graceful close (Conn.Close, Server.Stop): flushing
 	// output and draining input after the write side is shut down. When it
 	// expires the connection is closed at once; default 2s.
@@ -79,6 +84,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MailBudget <= 0 {
 		o.MailBudget = defaultMailBudget
+	}
+	if o.Backlog <= 0 {
+		o.Backlog = defaultBacklog
 	}
 	if o.CloseTimeout <= 0 {
 		o.CloseTimeout = defaultCloseTimeout
