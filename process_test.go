@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -191,4 +192,64 @@ func TestSecondSolOnBusyPortFails(t *testing.T) {
 	if !strings.Contains(string(out), "address already in use") {
 		t.Fatalf("second sol failed without saying the address is in use:\n%s", out)
 	}
+}
+
+// TestDetach: -d returns at once, leaving a detached sol that writes its pid
+// file, serves, logs to log_path, and removes the pid file on SIGTERM.
+func TestDetach(t *testing.T) {
+	bin, err := buildSol()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "sol.pid")
+	logFile := filepath.Join(dir, "sol.log")
+	conf := filepath.Join(dir, "sol.conf")
+	text := "pid_file = \"" + pidFile + "\"\nlog_path = \"" + logFile + "\"\n[[listener]]\naddress = \"127.0.0.1:0\"\n"
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "-d", "-c", conf).CombinedOutput()
+	if err != nil {
+		t.Fatalf("sol -d: %v\n%s", err, out)
+	}
+	var pid int
+	deadline := time.Now().Add(10 * time.Second)
+	for pid == 0 && time.Now().Before(deadline) {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			fmt.Sscanf(string(b), "%d", &pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if pid == 0 {
+		t.Fatalf("no pid file %s; sol -d said: %s", pidFile, out)
+	}
+	proc, _ := os.FindProcess(pid)
+	defer proc.Kill()
+	var addr string
+	for addr == "" && time.Now().Before(deadline) {
+		b, _ := os.ReadFile(logFile)
+		if m := listeningRe.FindSubmatch(b); m != nil {
+			addr = string(m[1])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if addr == "" {
+		t.Fatal("the detached sol logged no listener to log_path")
+	}
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("detached sol does not serve: %v", err)
+	}
+	c.Close()
+	if err := proc.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(pidFile); os.IsNotExist(err) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("pid file still there after SIGTERM")
 }
