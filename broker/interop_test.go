@@ -57,6 +57,17 @@ func newClient5(t *testing.T, addr, id string) *client5 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c, r, ca, err := pahoOver(t, conn, id)
+	if err != nil || ca.ReasonCode != 0 {
+		t.Fatalf("paho connect %s: %v %+v", id, err, ca)
+	}
+	return &client5{c: c, got: r}
+}
+
+// pahoOver connects a paho.golang client over conn (plain or TLS), collecting
+// what it receives; it disconnects at cleanup when the CONNECT succeeded.
+func pahoOver(t *testing.T, conn net.Conn, id string) (*paho.Client, *received, *paho.Connack, error) {
+	t.Helper()
 	r := &received{}
 	c := paho.NewClient(paho.ClientConfig{Conn: conn, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 		func(pr paho.PublishReceived) (bool, error) {
@@ -66,11 +77,10 @@ func newClient5(t *testing.T, addr, id string) *client5 {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	ca, err := c.Connect(ctx, &paho.Connect{ClientID: id, CleanStart: true, KeepAlive: 30})
-	if err != nil || ca.ReasonCode != 0 {
-		t.Fatalf("paho connect %s: %v %+v", id, err, ca)
+	if err == nil {
+		t.Cleanup(func() { c.Disconnect(&paho.Disconnect{}) })
 	}
-	t.Cleanup(func() { c.Disconnect(&paho.Disconnect{}) })
-	return &client5{c: c, got: r}
+	return c, r, ca, err
 }
 
 func (c *client5) subscribe(t *testing.T, topic string, qos byte) {

@@ -58,19 +58,7 @@ func tlsClient5(t *testing.T, addr, id string, cfg *stdtls.Config) (*paho.Client
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	r := &received{}
-	c := paho.NewClient(paho.ClientConfig{Conn: conn, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
-		func(pr paho.PublishReceived) (bool, error) {
-			r.add(pr.Packet.Topic, string(pr.Packet.Payload), pr.Packet.QoS)
-			return true, nil
-		}}})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	ca, err := c.Connect(ctx, &paho.Connect{ClientID: id, CleanStart: true, KeepAlive: 30})
-	if err == nil {
-		t.Cleanup(func() { c.Disconnect(&paho.Disconnect{}) })
-	}
-	return c, r, ca, err
+	return pahoOver(t, conn, id)
 }
 
 func waitCount(t *testing.T, r *received, n int) {
