@@ -12,9 +12,10 @@
 // plain additions. If the broker's publish benchmark shows that above its 3%
 // budget, the fallback is owner-only plain counters copied to atomics once
 // per loop iteration (Handler.Flush), at the price of readers seeing values
-// up to one iteration old; the recording methods would not change. Readers (Registry.Snapshot,
-// on the admin HTTP server's or the $SYS timer's goroutine) Load every loop's
-// counters and sum them, so a snapshot never blocks a loop and is race-free.
+// up to one iteration old; the recording methods would not change.
+//
+// Readers (Registry.Snapshot, on the admin HTTP server's or the $SYS
+// timer's goroutine) Load every loop's counters and sum them, so a snapshot never blocks a loop and is race-free.
 // A Loop is padded on both sides so that two loops' counters never share a
 // cache line (no false sharing between loops).
 //
