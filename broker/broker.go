@@ -36,7 +36,8 @@ type Broker struct {
 	subs     *trie.Index[*session]
 	retained *trie.Retained[*Msg]
 
-	conns    atomic.Int64 // open connections, for MaxConnections
+	conns    atomic.Int64 // open sockets, accepted and not yet closed
+	admitted atomic.Int64 // connections past CONNECT (or reserving a place), for MaxConnections
 	stopping atomic.Bool  // Shutdown has begun: no wills, no new CONNECTs
 	stats    stats
 
@@ -58,6 +59,7 @@ type stats struct {
 	droppedTooLarge  atomic.Uint64 // above a client's Maximum Packet Size
 	droppedExpired   atomic.Uint64 // Message Expiry passed before sending
 	droppedMemory    atomic.Uint64 // refused over Options.MaxMemory
+	refusedConns     atomic.Uint64 // CONNECTs refused at Options.MaxConnections
 	received         atomic.Uint64 // PUBLISH packets from clients
 	sent             atomic.Uint64 // PUBLISH packets to clients
 }
@@ -150,6 +152,9 @@ func (b *Broker) Listen(l ListenerOptions) (net.Addr, error) {
 	if network == "" {
 		network = "tcp"
 	}
+	if l.TLS != nil && len(l.TLS.Certificates) == 0 && l.TLS.GetCertificate == nil && l.TLS.GetConfigForClient == nil {
+		return nil, fmt.Errorf("listen %s %s: TLS configuration has no certificate", l.Network, l.Address)
+	}
 	lo := l
 	addr, err := b.srv.Listen(network, l.Address, &lo)
 	if err != nil {
@@ -222,6 +227,53 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	}
 	b.log.Info("broker stopped")
 	return nil
+}
+
+// Stats is a snapshot of the broker's counters and gauges. Counters only
+// grow; gauges are current values. Each field is read atomically on its own,
+// so fields may be a few events apart from one another.
+type Stats struct {
+	// Sockets is the number of open client sockets, CONNECT or not.
+	Sockets int64
+	// Connected is the number of sessions with a connection.
+	Connected int64
+	// Sessions is the number of live sessions, connected or not.
+	Sessions int64
+	// QueuedBytes is the size of every message waiting in a session queue.
+	QueuedBytes int64
+	// Received and Sent count PUBLISH packets from and to clients.
+	Received, Sent uint64
+	// DroppedQueueFull counts deliveries dropped by a session queue's bounds
+	// (Options.MaxQueuedMessages, MaxQueuedBytes): slow or offline
+	// subscribers.
+	DroppedQueueFull uint64
+	// DroppedTooLarge counts deliveries above a client's Maximum Packet Size.
+	DroppedTooLarge uint64
+	// DroppedExpired counts deliveries whose Message Expiry passed first.
+	DroppedExpired uint64
+	// DroppedMemory counts PUBLISH packets refused over Options.MaxMemory.
+	DroppedMemory uint64
+	// RefusedConnections counts CONNECTs refused at Options.MaxConnections.
+	RefusedConnections uint64
+}
+
+// Stats returns a snapshot of the counters. Any goroutine; it does not
+// allocate or block on the loops.
+func (b *Broker) Stats() Stats {
+	st := &b.stats
+	return Stats{
+		Sockets:            b.conns.Load(),
+		Connected:          b.connected.Load(),
+		Sessions:           b.sessionCount.Load(),
+		QueuedBytes:        b.queuedBytes.Load(),
+		Received:           st.received.Load(),
+		Sent:               st.sent.Load(),
+		DroppedQueueFull:   st.droppedQueueFull.Load(),
+		DroppedTooLarge:    st.droppedTooLarge.Load(),
+		DroppedExpired:     st.droppedExpired.Load(),
+		DroppedMemory:      st.droppedMemory.Load(),
+		RefusedConnections: st.refusedConns.Load(),
+	}
 }
 
 // Addrs returns the addresses of the listening sockets, in Listen order.

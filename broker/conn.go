@@ -24,6 +24,7 @@ type conn struct {
 	state    int
 	version  byte
 	s        *session
+	admitted bool // holds one of Options.MaxConnections places (admit)
 
 	timer     *loop.Timer // connect timeout, then keep alive
 	keepAlive time.Duration
@@ -231,6 +232,10 @@ func (cs *conn) timeout() {
 func (cs *conn) closed(err error) {
 	if cs.timer != nil {
 		cs.timer.Stop()
+	}
+	if cs.admitted {
+		cs.admitted = false
+		cs.ls.b.admitted.Add(-1)
 	}
 	cs.state = stateClosing
 	s := cs.s

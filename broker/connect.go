@@ -49,8 +49,9 @@ func (cs *conn) onConnect(pkt []byte) bool {
 		cs.refuse(mqtt.BadAuthenticationMethod)
 		return true
 	}
-	if max := ls.b.opts.MaxConnections; max > 0 && ls.b.conns.Load() > int64(max) {
-		cs.refuse(mqtt.QuotaExceeded)
+	if !cs.admit() {
+		ls.b.stats.refusedConns.Add(1)
+		cs.refuse(mqtt.QuotaExceeded) // 3.1.1: Server unavailable
 		return true
 	}
 	if cs.listener != nil && cs.listener.UseIdentityAsUsername {
@@ -95,6 +96,29 @@ func (cs *conn) onConnect(pkt []byte) bool {
 		cs.c.ResumeRead()
 		cs.refuse(mqtt.ServerBusy)
 	}
+	return true
+}
+
+// admit reserves one of Options.MaxConnections places for cs, which keeps
+// it until the connection closes. It reports false when none is left. The
+// count is of clients past CONNECT, not of open sockets: in a connection
+// storm thousands of sockets are open before their CONNECT is read, and
+// counting those would refuse everybody. Sockets that never send CONNECT are
+// bounded by the connect timeout instead. A single atomic add, so loops
+// admitting at the same moment cannot overshoot.
+func (cs *conn) admit() bool {
+	if cs.admitted {
+		return true // the CONNECT came back after a migration
+	}
+	max := cs.ls.b.opts.MaxConnections
+	if max <= 0 {
+		return true
+	}
+	if cs.ls.b.admitted.Add(1) > int64(max) {
+		cs.ls.b.admitted.Add(-1)
+		return false
+	}
+	cs.admitted = true
 	return true
 }
 

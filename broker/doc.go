@@ -56,4 +56,18 @@
 // drop policy of sessionQueue. QoS 0 messages are not queued for offline
 // sessions (as Mosquitto's default). A connection whose output is above the
 // loop's high watermark stops draining its session's queue until Writable.
+//
+// Options.MaxConnections counts clients past CONNECT (conn.admit), not open
+// sockets; sockets that never send CONNECT are closed at ConnectTimeout.
+// Options.MaxMemory is checked against the bytes in session queues plus the
+// retained store before each PUBLISH is accepted: above it QoS 0 is dropped
+// and QoS 1/2 refused with 0x97 (3.1.1: acknowledged and dropped).
+//
+// A 5.0 publisher hears of drops only where the broker knows the outcome
+// before it acknowledges: 0x97 when MaxMemory refuses the message, or when
+// every subscriber it matched is on the publisher's loop and each of their
+// queues refused it. Deliveries to other loops travel by mailbox after the
+// PUBACK is written, so their drops are only counted (Broker.Stats). A
+// Payload Format Indicator of 1 with a payload that is not UTF-8 gets
+// PUBACK/PUBREC 0x99 at QoS 1/2 and DISCONNECT 0x99 at QoS 0.
 package broker

@@ -34,6 +34,10 @@ type loopState struct {
 	avail   func(*session) bool
 	exclude *session // a session avail must refuse (shared redelivery)
 
+	// queueDrops counts deliveries this loop's session queues refused, so
+	// that onPublish can tell whether a publish reached anybody.
+	queueDrops uint64
+
 	// Cross-loop batches of deliveries, one open batch per destination loop,
 	// posted in Flush.
 	batches []*batch

@@ -34,6 +34,19 @@ func (cs *conn) onPublish(pkt []byte) error {
 	if len(p.Topic) == 0 {
 		return mqtt.ProtocolError // [MQTT-3.3.2-1] no topic and no alias
 	}
+	if cs.version == mqtt.Version5 && p.Props.Has(mqtt.PropPayloadFormat) {
+		// The broker checks what the indicator promises (5.0 section
+		// 3.3.2.3.2 lets it): QoS 1/2 get PUBACK/PUBREC 0x99 and the message
+		// is not forwarded; QoS 0 has no acknowledgement to carry the code,
+		// so the client is disconnected with 0x99.
+		if err := mqtt.ValidPayloadFormat(p); err != nil {
+			if p.QoS == 0 {
+				return err
+			}
+			cs.ackPublish(p, mqtt.PayloadFormatInvalid)
+			return nil
+		}
+	}
 
 	// QoS 2 received twice before PUBREL: acknowledge, do not forward again
 	// [MQTT-4.3.3-9].
@@ -66,10 +79,32 @@ func (cs *conn) onPublish(pkt []byte) error {
 		rc = mqtt.NotAuthorized
 	} else {
 		m := ls.copyPublish(p, cs.s)
-		if ls.publish(m) == 0 && cs.version == mqtt.Version5 {
+		dropsBefore := ls.queueDrops
+		n := ls.publish(m)
+		switch {
+		case cs.version != mqtt.Version5:
+		case n == 0:
 			rc = mqtt.NoMatchingSubscribers
+		case p.QoS > 0 && ls.queueDrops-dropsBefore == uint64(n):
+			// Every subscriber matched is on this loop and every one's
+			// queue refused the message: nobody will get it, and the
+			// publisher is told so (DESIGN.md section 5, "0x97 where it
+			// applies"). When some deliveries went to other loops their
+			// fate is not known before this acknowledgement, and when some
+			// subscriber took it the message was accepted: Success, with
+			// the other drops counted.
+			rc = mqtt.QuotaExceeded
 		}
 	}
+	cs.ackPublish(p, rc)
+	return nil
+}
+
+// ackPublish sends PUBACK (QoS 1) or PUBREC (QoS 2) with rc for p; a QoS 2
+// message accepted (rc below 0x80) is remembered until PUBREL. Nothing for
+// QoS 0.
+func (cs *conn) ackPublish(p *mqtt.Publish, rc mqtt.ReasonCode) {
+	ls := cs.ls
 	switch p.QoS {
 	case 1:
 		cs.write(mqtt.AppendPubAck(ls.enc[:0], cs.version, mqtt.PUBACK, p.PacketID, rc, nil))
@@ -79,7 +114,6 @@ func (cs *conn) onPublish(pkt []byte) error {
 		}
 		cs.write(mqtt.AppendPubAck(ls.enc[:0], cs.version, mqtt.PUBREC, p.PacketID, rc, nil))
 	}
-	return nil
 }
 
 // resolveAlias applies a 5.0 Topic Alias from the client: a topic with an
@@ -227,8 +261,13 @@ func (ls *loopState) deliver(d *delivery) {
 
 // enqueue puts d on s's queue, counting a drop when the bounds refuse it.
 func (ls *loopState) enqueue(s *session, d *delivery) {
-	if !s.queue.push(*d) {
-		ls.b.stats.droppedQueueFull.Add(1)
+	before := s.queue.dropped
+	queued := s.queue.push(*d)
+	if n := s.queue.dropped - before; n > 0 { // d itself, or QoS 0 evicted for it
+		ls.b.stats.droppedQueueFull.Add(n)
+	}
+	if !queued {
+		ls.queueDrops++
 		s.droppedTotal++
 		if s.droppedTotal&(s.droppedTotal-1) == 0 { // log at powers of two
 			ls.b.log.Warn("session queue full, dropping messages", "client", s.clientID, "dropped", s.droppedTotal)
