@@ -52,6 +52,12 @@ func (cs *conn) data(in []byte) int {
 		return len(in)
 	}
 	cs.lastRead = cs.ls.now()
+	if cs.state == stateNew && len(in) > 0 && mqtt.PacketType(in[0]>>4) != mqtt.CONNECT {
+		// Known from the first byte: no need to wait for the rest of a
+		// packet that may never come [MQTT-3.1.0-1].
+		cs.closeNow("first packet is not CONNECT")
+		return len(in)
+	}
 	consumed := 0
 	for consumed < len(in) {
 		n, err := mqtt.PacketLength(in[consumed:], cs.ls.b.opts.MaxPacketSize)

@@ -27,6 +27,9 @@ func (cs *conn) onPublish(pkt []byte) error {
 		return mqtt.RetainNotSupported // [MQTT-3.2.2-14]
 	}
 	if cs.version == mqtt.Version5 {
+		if p.Props.Has(mqtt.PropSubscriptionID) {
+			return mqtt.ProtocolError // [MQTT-3.3.4-6] only the server sends them
+		}
 		if err := cs.resolveAlias(p); err != nil {
 			return err
 		}

@@ -3,12 +3,16 @@
 package testbroker
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -231,4 +235,128 @@ func WaitFor(t testing.TB, d time.Duration, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// Bystander is a well-behaved client that keeps exchanging QoS 1 messages
+// with itself through the broker (publish, PUBACK, receive, PUBACK) on its
+// own goroutine, so a test can check that the broker went on serving it
+// while something else was happening. Methods may be called from any
+// goroutine.
+type Bystander struct {
+	exchanged atomic.Uint64
+	mu        sync.Mutex
+	err       error
+	stop      chan struct{}
+	done      chan struct{}
+}
+
+// StartBystander connects a 5.0 client with identifier id to addr,
+// subscribes to a topic of its own and starts the exchange. It fails the
+// test if the connection or subscription fails; later failures are kept for
+// Stop. t.Cleanup stops it.
+func StartBystander(t testing.TB, addr, id string) *Bystander {
+	t.Helper()
+	c := Dial(t, addr, mqtt.Version5)
+	if ack := c.Connect(&mqtt.Connect{ProtocolLevel: mqtt.Version5, ClientID: []byte(id), CleanStart: true, KeepAlive: 60}); ack.Reason != mqtt.Success {
+		t.Fatalf("bystander CONNACK %v", ack.Reason)
+	}
+	topic := "bystander/" + id
+	if rc := c.Subscribe(topic, 1); rc != 1 {
+		t.Fatalf("bystander SUBACK %v", rc)
+	}
+	b := &Bystander{stop: make(chan struct{}), done: make(chan struct{})}
+	go b.run(c, topic)
+	t.Cleanup(func() { b.Stop() })
+	return b
+}
+
+func (b *Bystander) run(c *Client, topic string) {
+	defer close(b.done)
+	var payload [8]byte
+	for pid := uint16(1); ; pid++ {
+		select {
+		case <-b.stop:
+			return
+		default:
+		}
+		if pid == 0 {
+			pid = 1
+		}
+		binary.BigEndian.PutUint64(payload[:], b.exchanged.Load())
+		out := mqtt.AppendPublish(nil, mqtt.Version5, &mqtt.Publish{Topic: []byte(topic), QoS: 1, PacketID: pid, Payload: payload[:]})
+		c.Conn.SetWriteDeadline(time.Now().Add(DefaultTimeout))
+		if _, err := c.Conn.Write(out); err != nil {
+			b.fail(fmt.Errorf("bystander write: %w", err))
+			return
+		}
+		gotAck, gotMsg := false, false
+		for !gotAck || !gotMsg {
+			pkt, err := c.ReadRaw(DefaultTimeout)
+			if err != nil {
+				b.fail(fmt.Errorf("bystander after %d exchanges: %w", b.exchanged.Load(), err))
+				return
+			}
+			var p mqtt.Packet
+			if err := mqtt.Decode(pkt, mqtt.Version5, &p); err != nil {
+				b.fail(fmt.Errorf("bystander decode % x: %w", pkt, err))
+				return
+			}
+			switch {
+			case p.Type == mqtt.PUBACK && p.PubAck.PacketID == pid:
+				gotAck = true
+			case p.Type == mqtt.PUBLISH && bytes.Equal(p.Publish.Payload, payload[:]):
+				gotMsg = true
+				c.Conn.Write(mqtt.AppendPubAck(nil, mqtt.Version5, mqtt.PUBACK, p.Publish.PacketID, 0, nil))
+			default:
+				b.fail(fmt.Errorf("bystander: unexpected %v", p.Type))
+				return
+			}
+		}
+		b.exchanged.Add(1)
+	}
+}
+
+func (b *Bystander) fail(err error) {
+	b.mu.Lock()
+	b.err = err
+	b.mu.Unlock()
+}
+
+// Exchanged returns the number of completed round trips.
+func (b *Bystander) Exchanged() uint64 { return b.exchanged.Load() }
+
+// Err returns the first failure, or nil while all is well.
+func (b *Bystander) Err() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
+
+// WaitProgress waits until at least n more round trips than now have
+// completed, failing the test after d or if the bystander failed.
+func (b *Bystander) WaitProgress(t testing.TB, n uint64, d time.Duration) {
+	t.Helper()
+	target := b.Exchanged() + n
+	deadline := time.Now().Add(d)
+	for b.Exchanged() < target {
+		if err := b.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bystander made %d of %d round trips in %v", n-(target-b.Exchanged()), n, d)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Stop ends the exchange and returns the first failure, if any. Safe to
+// call more than once.
+func (b *Bystander) Stop() error {
+	select {
+	case <-b.stop:
+	default:
+		close(b.stop)
+	}
+	<-b.done
+	return b.Err()
 }
