@@ -165,8 +165,10 @@ func runFlow(cfg flowConfig, res *result) error {
 		}()
 	}
 
-	// Coordinate: done when every subscriber has everything, when the
-	// publishers are done and nothing arrived for cfg.quiet, or at the deadline.
+	// Coordinate: done when every subscriber has everything, or at the
+	// deadline, or when the publishers are done and nothing arrived for
+	// cfg.quiet -- unless every QoS 1/2 message was acknowledged: then the
+	// broker owes each delivery, and a slow one gets until the deadline.
 	var lastTotal int64 = -1
 	lastChange := time.Now()
 	for {
@@ -181,7 +183,7 @@ func runFlow(cfg flowConfig, res *result) error {
 		if total == res.Expected {
 			break
 		}
-		if pubsLeft.Load() == 0 && now.Sub(lastChange) >= cfg.quiet {
+		if pubsLeft.Load() == 0 && now.Sub(lastChange) >= cfg.quiet && (cfg.qos == 0 || !allAcked(pubs, cfg.msgs)) {
 			break
 		}
 		if now.After(deadline) {
@@ -241,6 +243,16 @@ func runFlow(cfg flowConfig, res *result) error {
 	res.P99us = float64(hist.quantile(0.99)) / 1e3
 	res.P999us = float64(hist.quantile(0.999)) / 1e3
 	return nil
+}
+
+// allAcked reports whether every publisher had all its messages acknowledged.
+func allAcked(pubs []*flowPub, msgs int) bool {
+	for _, p := range pubs {
+		if p.acked.Load() != int64(msgs) {
+			return false
+		}
+	}
+	return true
 }
 
 // closedErr reports whether err only says the coordinator closed the connection.

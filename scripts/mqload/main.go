@@ -88,7 +88,7 @@ func main() {
 		inflight = flag.Int("inflight", 100, "unacknowledged QoS 1/2 messages per publisher")
 		rate     = flag.Float64("rate", 0, "total publish rate in msg/s across publishers; 0: as fast as possible")
 		timeout  = flag.Duration("timeout", 60*time.Second, "bound on the whole run")
-		quiet    = flag.Duration("quiet", time.Second, "once publishers are done, stop after this long without a delivery")
+		quiet    = flag.Duration("quiet", time.Second, "once publishers are done, stop after this long without a delivery (QoS 1/2 with every message acknowledged: wait until -timeout)")
 		conns    = flag.Int("conns", 1000, "conns mode: idle clients to connect")
 		src      = flag.String("src", "127.0.0.1", "conns mode: source addresses, comma-separated or a range 127.0.0.2-127.0.0.17")
 		workers  = flag.Int("workers", 32, "conns mode: connections being set up at once")
