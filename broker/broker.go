@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sol-broker/sol/loop"
+	"github.com/sol-broker/sol/metrics"
 	soltls "github.com/sol-broker/sol/tls"
 	"github.com/sol-broker/sol/trie"
 )
@@ -36,14 +37,15 @@ type Broker struct {
 	subs     *trie.Index[*session]
 	retained *trie.Retained[*Msg]
 
-	conns    atomic.Int64 // open sockets, accepted and not yet closed
-	admitted atomic.Int64 // connections past CONNECT (or reserving a place), for MaxConnections
-	stopping atomic.Bool  // Shutdown has begun: no wills, no new CONNECTs
-	stats    stats
+	conns    atomic.Int64      // open sockets, accepted and not yet closed
+	admitted atomic.Int64      // connections past CONNECT (or reserving a place), for MaxConnections
+	stopping atomic.Bool       // Shutdown has begun: no wills, no new CONNECTs
+	reg      *metrics.Registry // per-loop counters; nil when Options.DisableMetrics
 
 	queuedBytes  atomic.Int64 // bytes in every session queue, for MaxMemory
 	sessionCount atomic.Int64 // live sessions, connected or not
 	connected    atomic.Int64 // sessions with a connection
+	sharedSubs   atomic.Int64 // $share subscriptions, for metrics
 	startTime    time.Time
 
 	mu        sync.Mutex // guards the lifecycle fields below; never held while calling out
@@ -51,17 +53,6 @@ type Broker struct {
 	listeners []*ListenerOptions
 	started   bool
 	stopped   bool
-}
-
-// stats are broker-wide counters, updated atomically from every loop.
-type stats struct {
-	droppedQueueFull atomic.Uint64 // session queue bounds
-	droppedTooLarge  atomic.Uint64 // above a client's Maximum Packet Size
-	droppedExpired   atomic.Uint64 // Message Expiry passed before sending
-	droppedMemory    atomic.Uint64 // refused over Options.MaxMemory
-	refusedConns     atomic.Uint64 // CONNECTs refused at Options.MaxConnections
-	received         atomic.Uint64 // PUBLISH packets from clients
-	sent             atomic.Uint64 // PUBLISH packets to clients
 }
 
 // New checks o, fills in defaults, creates the event loops (not yet running)
@@ -88,6 +79,7 @@ func New(o Options) (*Broker, error) {
 	for _, l := range srv.Loops() {
 		b.loops = append(b.loops, newLoopState(b, l))
 	}
+	b.initMetrics()
 	return b, nil
 }
 
@@ -258,22 +250,31 @@ type Stats struct {
 }
 
 // Stats returns a snapshot of the counters. Any goroutine; it does not
-// allocate or block on the loops.
+// allocate or block on the loops. The counters come from the per-loop
+// metrics (summed here) and read zero when Options.DisableMetrics is set.
 func (b *Broker) Stats() Stats {
-	st := &b.stats
-	return Stats{
-		Sockets:            b.conns.Load(),
-		Connected:          b.connected.Load(),
-		Sessions:           b.sessionCount.Load(),
-		QueuedBytes:        b.queuedBytes.Load(),
-		Received:           st.received.Load(),
-		Sent:               st.sent.Load(),
-		DroppedQueueFull:   st.droppedQueueFull.Load(),
-		DroppedTooLarge:    st.droppedTooLarge.Load(),
-		DroppedExpired:     st.droppedExpired.Load(),
-		DroppedMemory:      st.droppedMemory.Load(),
-		RefusedConnections: st.refusedConns.Load(),
+	st := Stats{
+		Sockets:     b.conns.Load(),
+		Connected:   b.connected.Load(),
+		Sessions:    b.sessionCount.Load(),
+		QueuedBytes: b.queuedBytes.Load(),
 	}
+	for i := range b.loops {
+		m := b.reg.Loop(i)
+		if m == nil {
+			break
+		}
+		for q := range 3 {
+			st.Received += m.PublishReceived[q].Load()
+			st.Sent += m.PublishSent[q].Load()
+		}
+		st.DroppedQueueFull += m.Dropped[metrics.DropQueueFull].Load()
+		st.DroppedTooLarge += m.Dropped[metrics.DropTooLarge].Load()
+		st.DroppedExpired += m.Dropped[metrics.DropExpired].Load()
+		st.DroppedMemory += m.Dropped[metrics.DropMemory].Load()
+		st.RefusedConnections += m.Refused[metrics.RefuseMaxConnections].Load()
+	}
+	return st
 }
 
 // Addrs returns the addresses of the listening sockets, in Listen order.

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/sol-broker/sol/loop"
+	"github.com/sol-broker/sol/metrics"
 	"github.com/sol-broker/sol/mqtt"
 )
 
@@ -86,6 +87,7 @@ func (cs *conn) data(in []byte) int {
 // consumed (the connection moved to another loop, which reads it again).
 func (cs *conn) packet(pkt []byte) bool {
 	t := mqtt.PacketType(pkt[0] >> 4)
+	cs.ls.m.PacketIn(pkt[0])
 	if cs.state == stateNew {
 		if t != mqtt.CONNECT { // [MQTT-3.1.0-1]
 			cs.closeNow("first packet is not CONNECT")
@@ -133,6 +135,10 @@ func (cs *conn) packet(pkt []byte) bool {
 func (cs *conn) write(b []byte) {
 	cs.c.Write(b)
 	cs.ls.enc = b[:0]
+	if len(b) > 0 {
+		cs.ls.m.PacketOut(b[0])
+		cs.ls.m.Sent(len(b))
+	}
 }
 
 // fail answers a packet the client should not have sent: 5.0 clients get
@@ -149,6 +155,7 @@ func (cs *conn) fail(err error) {
 			cs.refuse(rc)
 			return
 		}
+		cs.ls.m.Refuse(metrics.RefuseMalformed)
 		cs.closeNow("malformed CONNECT")
 		return
 	}
@@ -187,6 +194,7 @@ func (cs *conn) release() {
 		cs.ls.b.connected.Add(-1)
 		cs.ls.detach(cs)
 		cs.ls.sessionOffline(s)
+		cs.ls.m.SessionOffline(!s.gone)
 	}
 }
 
@@ -221,6 +229,7 @@ func (cs *conn) timeout() {
 		return
 	}
 	if cs.state != stateConnected {
+		cs.ls.m.Refuse(metrics.RefuseConnectTimeout)
 		cs.closeNow("connect timeout")
 		return
 	}

@@ -50,7 +50,6 @@ func (cs *conn) onConnect(pkt []byte) bool {
 		return true
 	}
 	if !cs.admit() {
-		ls.b.stats.refusedConns.Add(1)
 		cs.refuse(mqtt.QuotaExceeded) // 3.1.1: Server unavailable
 		return true
 	}
@@ -132,6 +131,7 @@ func (cs *conn) authDone(ok bool) {
 	cs.c.ResumeRead()
 	if !ok {
 		cs.ls.b.log.Info("authentication failed", "remote", cs.c.RemoteAddr())
+		cs.ls.m.AuthFailed()
 		cs.refuse(mqtt.BadUserNameOrPassword)
 		return
 	}
@@ -151,6 +151,7 @@ func (cs *conn) refuse(rc mqtt.ReasonCode) {
 		v = mqtt.Version311
 	}
 	cs.write(mqtt.AppendConnack(cs.ls.enc[:0], v, false, rc, nil))
+	cs.ls.m.Refuse(refuseReason(rc))
 	cs.ls.b.log.Debug("connection refused", "remote", cs.c.RemoteAddr(), "reason", rc)
 	cs.state = stateClosing
 	cs.c.Close()
@@ -237,6 +238,7 @@ func (cs *conn) accept(p *mqtt.Connect) bool {
 			s = ls.sessions[id]                   // nil if it ended (expiry 0)
 		}
 	}
+	wasOffline := s != nil // counted as disconnected until now (takeover included)
 	if s != nil {
 		if p.CleanStart {
 			ls.endSession(s)
@@ -251,11 +253,13 @@ func (cs *conn) accept(p *mqtt.Connect) bool {
 		ls.sessions[id] = s
 	}
 	s.expiry = expiry
+	s.cleanStart = p.CleanStart
 	s.username = string(p.Username)
 	s.version = v
 	s.conn = cs
 	s.online.Store(true)
 	ls.b.connected.Add(1)
+	ls.m.SessionOnline(wasOffline)
 	cs.s = s
 	cs.will = w
 	cs.username = s.username

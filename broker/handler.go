@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/sol-broker/sol/loop"
+	"github.com/sol-broker/sol/metrics"
 	"github.com/sol-broker/sol/mqtt"
 	"github.com/sol-broker/sol/trie"
 )
@@ -17,6 +18,9 @@ type loopState struct {
 	idx int
 
 	sessions map[string]*session // sessions owned by this loop, by client identifier
+
+	m     *metrics.Loop // this loop's counters; nil (records nothing) when metrics are off
+	mails int           // mail items handled this iteration, for m.Iteration
 
 	// Scratch, reused: decoded packets, the encode buffer, match results.
 	connect mqtt.Connect
@@ -92,6 +96,7 @@ func (h *handler) Open(c *loop.Conn) {
 		return
 	}
 	h.b.conns.Add(1)
+	ls.m.Accepted()
 	cs := &conn{c: c, ls: ls, lastRead: ls.now()}
 	if lo, ok := c.Listener().Tag.(*ListenerOptions); ok {
 		cs.listener = lo
@@ -111,7 +116,10 @@ func (h *handler) Data(c *loop.Conn, in []byte) int {
 	if !ok {
 		return len(in)
 	}
-	return cs.data(in)
+	ls := cs.ls // read before data: a migrated conn's ls is the new loop's to change
+	n := cs.data(in)
+	ls.m.Received(n)
+	return n
 }
 
 // Writable resumes draining the session queue once output has room.
@@ -129,6 +137,7 @@ func (h *handler) Closed(c *loop.Conn, err error) {
 		return
 	}
 	h.b.conns.Add(-1)
+	cs.ls.m.Closed()
 	cs.closed(err)
 }
 
@@ -136,6 +145,7 @@ func (h *handler) Closed(c *loop.Conn, err error) {
 // verdicts, shutdown.
 func (h *handler) Mail(l *loop.Loop, m any) {
 	ls := h.b.loops[l.Index()]
+	ls.mails++
 	switch m := m.(type) {
 	case *batch:
 		for i := range m.ds {
@@ -154,12 +164,17 @@ func (h *handler) Mail(l *loop.Loop, m any) {
 	case *shutdownMsg:
 		ls.shutdown()
 		m.done.Done()
+	case adminRequest:
+		m.run(ls)
 	}
 }
 
 // Flush posts this iteration's batches, one post per destination loop.
 func (h *handler) Flush(l *loop.Loop) {
-	h.b.loops[l.Index()].flushBatches()
+	ls := h.b.loops[l.Index()]
+	ls.flushBatches()
+	ls.m.Iteration(ls.mails)
+	ls.mails = 0
 }
 
 // enqueueRemote appends d to the batch for the loop owning d.s.

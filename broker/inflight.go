@@ -1,5 +1,7 @@
 package broker
 
+import "github.com/sol-broker/sol/metrics"
+
 // Outbound QoS 1/2 states of an inflight entry.
 const (
 	awaitingAck     = iota // PUBLISH sent; waiting for PUBACK (QoS 1) or PUBREC (QoS 2)
@@ -22,8 +24,9 @@ type outEntry struct {
 // only.
 type inflightOut struct {
 	entries    []outEntry
-	receiveMax int    // min(client Receive Maximum, Options.MaxInflight)
-	nextPID    uint16 // last identifier handed out
+	receiveMax int           // min(client Receive Maximum, Options.MaxInflight)
+	nextPID    uint16        // last identifier handed out
+	m          *metrics.Loop // the owner loop's counters (Inflight gauge); may be nil
 }
 
 // full reports whether the window is used up.
@@ -45,6 +48,7 @@ func (f *inflightOut) add(d delivery) uint16 {
 		}
 	}
 	f.entries = append(f.entries, outEntry{pid: f.nextPID, d: d})
+	f.m.InflightAdd(1)
 	return f.nextPID
 }
 
@@ -68,6 +72,7 @@ func (f *inflightOut) remove(pid uint16) bool {
 	copy(f.entries[i:], f.entries[i+1:])
 	f.entries[len(f.entries)-1] = outEntry{}
 	f.entries = f.entries[:len(f.entries)-1]
+	f.m.InflightAdd(-1)
 	return true
 }
 

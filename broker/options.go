@@ -58,6 +58,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Version is published as $SYS/broker/version.
 	Version string
+	// DisableMetrics turns the per-loop counters off (the zero value keeps
+	// them on): Broker.Metrics returns nil, the $SYS topics and the admin
+	// API's /metrics report zeros, and Stats reports only its gauges.
+	DisableMetrics bool
 }
 
 // ListenerOptions describe one socket the broker accepts clients on.

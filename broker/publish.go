@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"time"
 
+	"github.com/sol-broker/sol/metrics"
 	"github.com/sol-broker/sol/mqtt"
 )
 
@@ -19,7 +20,7 @@ func (cs *conn) onPublish(pkt []byte) error {
 	if err := mqtt.DecodePublish(pkt, cs.version, p); err != nil {
 		return err
 	}
-	ls.b.stats.received.Add(1)
+	ls.m.PublishIn(p.QoS, len(p.Payload))
 	if p.QoS > o.MaxQoS {
 		return mqtt.QoSNotSupported // [MQTT-3.2.2-11]
 	}
@@ -65,7 +66,7 @@ func (cs *conn) onPublish(pkt []byte) error {
 	if max := o.MaxMemory; max > 0 && ls.b.queuedBytes.Load()+ls.b.retained.Bytes() > max {
 		// Over the memory bound: QoS 0 is dropped, QoS 1/2 refused with
 		// Quota exceeded (3.1.1 cannot be told: acknowledged and dropped).
-		ls.b.stats.droppedMemory.Add(1)
+		ls.m.Drop(metrics.DropMemory)
 		switch p.QoS {
 		case 1:
 			cs.write(mqtt.AppendPubAck(ls.enc[:0], cs.version, mqtt.PUBACK, p.PacketID, mqtt.QuotaExceeded, nil))
@@ -80,6 +81,7 @@ func (cs *conn) onPublish(pkt []byte) error {
 	}
 	if !allowed {
 		rc = mqtt.NotAuthorized
+		ls.m.Drop(metrics.DropNotAuthorized)
 	} else {
 		m := ls.copyPublish(p, cs.s)
 		dropsBefore := ls.queueDrops
@@ -242,10 +244,11 @@ func (ls *loopState) deliver(d *delivery) {
 		return
 	}
 	if d.m.expired(ls.now()) {
-		ls.b.stats.droppedExpired.Add(1)
+		ls.m.Drop(metrics.DropExpired)
 		return
 	}
 	if a := ls.b.opts.Auth; a != nil && !a.CanRead(s.clientID, s.username, d.m.Topic) {
+		ls.m.Drop(metrics.DropNotAuthorized)
 		return
 	}
 	cs := s.conn
@@ -267,7 +270,9 @@ func (ls *loopState) enqueue(s *session, d *delivery) {
 	before := s.queue.dropped
 	queued := s.queue.push(*d)
 	if n := s.queue.dropped - before; n > 0 { // d itself, or QoS 0 evicted for it
-		ls.b.stats.droppedQueueFull.Add(n)
+		for range n {
+			ls.m.Drop(metrics.DropQueueFull)
+		}
 	}
 	if !queued {
 		ls.queueDrops++
@@ -296,7 +301,7 @@ func (ls *loopState) drain(s *session) {
 		}
 		dd, _ := s.queue.pop()
 		if dd.m.expired(now) { // [MQTT-3.3.2-5]
-			ls.b.stats.droppedExpired.Add(1)
+			ls.m.Drop(metrics.DropExpired)
 			continue
 		}
 		ls.send(cs, &dd, 0, false)
@@ -346,7 +351,7 @@ func (ls *loopState) send(cs *conn, d *delivery, pid uint16, dup bool) bool {
 		newAlias = cs.applyAliasOut(p)
 	}
 	if mqtt.PublishSize(cs.version, p) > cs.maxPacketOut {
-		ls.b.stats.droppedTooLarge.Add(1)
+		ls.m.Drop(metrics.DropTooLarge)
 		return false
 	}
 	if newAlias != 0 {
@@ -359,8 +364,10 @@ func (ls *loopState) send(cs *conn, d *delivery, pid uint16, dup bool) bool {
 	}
 	ls.enc = mqtt.AppendPublish(ls.enc[:0], cs.version, p)
 	cs.c.Write(ls.enc)
+	ls.m.PacketOut(ls.enc[0])
+	ls.m.Sent(len(ls.enc))
+	ls.m.PublishOut(d.qos, len(d.m.Payload))
 	ls.enc = ls.enc[:0]
-	ls.b.stats.sent.Add(1)
 	return true
 }
 
@@ -443,6 +450,7 @@ func (ls *loopState) redistributeShared(s *session) {
 		keep = append(keep, e)
 	}
 	clear(s.inflight.entries[len(keep):])
+	ls.m.InflightAdd(len(keep) - len(s.inflight.entries))
 	s.inflight.entries = keep
 	if s.queue.len() == 0 {
 		return

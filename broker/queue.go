@@ -1,6 +1,10 @@
 package broker
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/sol-broker/sol/metrics"
+)
 
 // delivery is one message on its way to one session: the shared Msg plus what
 // is particular to this subscriber. It is a value type so that batches,
@@ -59,14 +63,17 @@ type sessionQueue struct {
 	maxBytes int64
 	dropped  uint64
 	mem      *atomic.Int64 // broker-wide bytes queued, for Options.MaxMemory; may be nil
+	m        *metrics.Loop // the owner loop's counters (Queued gauges); may be nil
 }
 
-// account adds n bytes to the queue's and the broker's totals.
-func (q *sessionQueue) account(n int64) {
+// account adds msgs messages of n bytes (negative when they leave) to the
+// queue's and the broker's totals.
+func (q *sessionQueue) account(msgs int, n int64) {
 	q.bytes += n
 	if q.mem != nil {
 		q.mem.Add(n)
 	}
+	q.m.QueueAdd(msgs, int(n))
 }
 
 // len returns the number of queued deliveries.
@@ -91,7 +98,7 @@ func (q *sessionQueue) push(d delivery) bool {
 		}
 	}
 	q.items = append(q.items, d)
-	q.account(int64(n))
+	q.account(1, int64(n))
 	return true
 }
 
@@ -106,7 +113,7 @@ func (q *sessionQueue) pushFront(d delivery) {
 		copy(q.items[1:], q.items)
 		q.items[0] = d
 	}
-	q.account(int64(d.m.size()))
+	q.account(1, int64(d.m.size()))
 }
 
 // evictQoS0 drops the oldest queued QoS 0 delivery and reports whether there
@@ -114,7 +121,7 @@ func (q *sessionQueue) pushFront(d delivery) {
 func (q *sessionQueue) evictQoS0() bool {
 	for i := q.head; i < len(q.items); i++ {
 		if q.items[i].qos == 0 {
-			q.account(-int64(q.items[i].m.size()))
+			q.account(-1, -int64(q.items[i].m.size()))
 			copy(q.items[i:], q.items[i+1:])
 			q.items[len(q.items)-1] = delivery{}
 			q.items = q.items[:len(q.items)-1]
@@ -142,7 +149,7 @@ func (q *sessionQueue) pop() (delivery, bool) {
 	d := q.items[q.head]
 	q.items[q.head] = delivery{} // let the Msg go
 	q.head++
-	q.account(-int64(d.m.size()))
+	q.account(-1, -int64(d.m.size()))
 	if q.head == len(q.items) {
 		q.items, q.head = q.items[:0], 0
 	} else if q.head >= 64 && q.head*2 >= len(q.items) {
@@ -155,7 +162,7 @@ func (q *sessionQueue) pop() (delivery, bool) {
 
 // clear empties the queue, keeping the drop count.
 func (q *sessionQueue) clear() {
-	q.account(-q.bytes)
+	q.account(-q.len(), -q.bytes)
 	clear(q.items)
 	q.items, q.head = q.items[:0], 0
 }

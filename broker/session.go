@@ -17,10 +17,11 @@ const neverExpires = 0xFFFFFFFF
 // only that loop's goroutine reads or writes it after creation; online is the
 // one field other loops read (doc.go).
 type session struct {
-	clientID string
-	owner    int // loop index; fixed for the session's life
-	username string
-	version  byte
+	clientID   string
+	owner      int // loop index; fixed for the session's life
+	username   string
+	version    byte
+	cleanStart bool // as last connected, for the admin API
 
 	conn   *conn // nil while offline
 	online atomic.Bool
@@ -46,8 +47,8 @@ func (ls *loopState) newSession(id string) *session {
 		clientID: id,
 		owner:    ls.idx,
 		subs:     make(map[string]trie.SubOptions),
-		queue:    sessionQueue{maxMsgs: o.MaxQueuedMessages, maxBytes: o.MaxQueuedBytes, mem: &ls.b.queuedBytes},
-		inflight: inflightOut{receiveMax: o.MaxInflight},
+		queue:    sessionQueue{maxMsgs: o.MaxQueuedMessages, maxBytes: o.MaxQueuedBytes, mem: &ls.b.queuedBytes, m: ls.m},
+		inflight: inflightOut{receiveMax: o.MaxInflight, m: ls.m},
 	}
 }
 
@@ -112,6 +113,7 @@ func (ls *loopState) expire(s *session) {
 		return
 	}
 	ls.b.log.Debug("session expired", "client", s.clientID)
+	ls.m.SessionExpired()
 	ls.endSession(s)
 }
 
@@ -135,6 +137,9 @@ func (ls *loopState) endSession(s *session) {
 		filters := make([]string, 0, len(s.subs))
 		for f := range s.subs {
 			filters = append(filters, f)
+			if isSharedFilter([]byte(f)) {
+				ls.b.sharedSubs.Add(-1)
+			}
 		}
 		ls.b.subs.UnsubscribeAll(s, filters)
 		clear(s.subs)
@@ -143,6 +148,7 @@ func (ls *loopState) endSession(s *session) {
 	ls.b.sessionCount.Add(-1)
 	ls.redistributeShared(s)
 	s.queue.clear()
+	ls.m.InflightAdd(-len(s.inflight.entries))
 	s.inflight.entries = nil
 	s.qos2In.pids = nil
 	if ls.sessions[s.clientID] == s {

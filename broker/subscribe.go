@@ -49,6 +49,9 @@ func (cs *conn) onSubscribe(pkt []byte) error {
 		filter := string(f.Filter)
 		replaced := ls.b.subs.Subscribe(filter, s, opts) // [MQTT-3.8.4-3] replaces
 		s.subs[filter] = opts
+		if shared && !replaced {
+			ls.b.sharedSubs.Add(1)
+		}
 		codes = append(codes, mqtt.ReasonCode(qos))
 		if !shared && !o.DisableRetain && (f.RetainHandling == 0 || f.RetainHandling == 1 && !replaced) {
 			retained = append(retained, wantRetained{string(inner), opts})
@@ -120,6 +123,9 @@ func (cs *conn) onUnsubscribe(pkt []byte) error {
 		if _, ok := s.subs[string(f)]; ok {
 			ls.b.subs.Unsubscribe(string(f), s)
 			delete(s.subs, string(f))
+			if isSharedFilter(f) {
+				ls.b.sharedSubs.Add(-1)
+			}
 			rc = mqtt.Success
 		}
 		codes = append(codes, rc)

@@ -1,10 +1,8 @@
 package broker
 
 import (
-	"strconv"
-	"time"
-
 	"github.com/sol-broker/sol/loop"
+	"github.com/sol-broker/sol/metrics"
 )
 
 // sysStart asks loop 0 to start the $SYS timer.
@@ -27,32 +25,21 @@ func (ls *loopState) startSys() {
 }
 
 // publishSys publishes the broker's counters as retained messages under
-// $SYS/broker/, with Mosquitto's names so existing dashboards work
-// (research/users.md 6.2). It allocates per publication, which happens once
-// per StatsInterval.
+// $SYS/broker/, with Mosquitto's names and formats so existing dashboards
+// work (research/users.md 6.2, metrics.SysTopics). With metrics off only
+// the version and uptime carry information; the counters read zero. It
+// allocates per publication, which happens once per StatsInterval.
 func (ls *loopState) publishSys() {
 	b := ls.b
-	st := &b.stats
-	dropped := st.droppedQueueFull.Load() + st.droppedTooLarge.Load() + st.droppedExpired.Load() + st.droppedMemory.Load()
 	version := b.opts.Version // published as given [Options.Version]
 	if version == "" {
 		version = "sol"
 	}
-	ls.sys("version", version)
-	ls.sys("uptime", strconv.FormatInt(int64(ls.now().Sub(b.startTime)/time.Second), 10)+" seconds")
-	ls.sys("clients/connected", strconv.FormatInt(b.connected.Load(), 10))
-	ls.sys("clients/total", strconv.FormatInt(b.sessionCount.Load(), 10))
-	ls.sys("messages/received", strconv.FormatUint(st.received.Load(), 10))
-	ls.sys("messages/sent", strconv.FormatUint(st.sent.Load(), 10))
-	ls.sys("publish/messages/received", strconv.FormatUint(st.received.Load(), 10))
-	ls.sys("publish/messages/sent", strconv.FormatUint(st.sent.Load(), 10))
-	ls.sys("publish/messages/dropped", strconv.FormatUint(dropped, 10))
-	ls.sys("retained messages/count", strconv.Itoa(b.retained.Count()))
-	ls.sys("subscriptions/count", strconv.Itoa(b.subs.Count()))
-	ls.sys("store/messages/bytes", strconv.FormatInt(b.queuedBytes.Load(), 10))
-}
-
-// sys publishes one retained $SYS/broker/ topic.
-func (ls *loopState) sys(name, value string) {
-	ls.publish(newMsg(&msgFields{topic: []byte("$SYS/broker/" + name), payload: []byte(value), retain: true}))
+	var snap metrics.Snapshot
+	if b.reg != nil {
+		snap = b.reg.Snapshot()
+	}
+	for _, t := range metrics.SysTopics(snap, ls.now().Sub(b.startTime), version) {
+		ls.publish(newMsg(&msgFields{topic: []byte(t.Topic), payload: []byte(t.Payload), retain: true}))
+	}
 }
