@@ -194,13 +194,14 @@ run() {
 }
 
 # scenario LABEL WHO MQLOAD-ARGS...: REPS repetitions, brokers alternating.
-# WHO: "all" (sol, sol 2 loops, mosquitto, relay), "brokers" (sol, mosquitto).
+# WHO: "brokers" (sol, mosquitto), "loops" (sol, sol 2 loops, mosquitto),
+# "all" (sol, sol 2 loops, mosquitto, relay: QoS 0 only, the relay acknowledges nothing).
 scenario() {
 	local label=$1 who=$2 rep b
 	shift 2
 	local brokers=()
 	[ "$HAVE_SOL" = 1 ] && brokers+=(sol)
-	if [ "$who" = all ] && [ "$HAVE_SOL" = 1 ] && [ "$SOL2" = 1 ]; then brokers+=(sol2); fi
+	if [ "$who" != brokers ] && [ "$HAVE_SOL" = 1 ] && [ "$SOL2" = 1 ]; then brokers+=(sol2); fi
 	brokers+=(mosquitto)
 	[ "$who" = all ] && brokers+=(relay)
 	for rep in $(seq 1 "$REPS"); do
@@ -227,12 +228,12 @@ SRC=127.0.0.2-127.0.0.17 # 16 source addresses, each with its own ephemeral port
 
 say "bench: $REPS repetition(s) per scenario, results in $RESULTS"
 scenario "fan-in QoS 0, 10 pubs x $M x 64 B" all -pubs 10 -subs 1 -msgs $M -size 64 -qos 0 -timeout $TO
-scenario "fan-in QoS 1, 10 pubs x $M x 64 B" brokers -pubs 10 -subs 1 -msgs $M -size 64 -qos 1 -timeout $TO
-scenario "fan-in QoS 2, 10 pubs x $M x 64 B" brokers -pubs 10 -subs 1 -msgs $M -size 64 -qos 2 -timeout $TO
+scenario "fan-in QoS 1, 10 pubs x $M x 64 B" loops -pubs 10 -subs 1 -msgs $M -size 64 -qos 1 -timeout $TO
+scenario "fan-in QoS 2, 10 pubs x $M x 64 B" loops -pubs 10 -subs 1 -msgs $M -size 64 -qos 2 -timeout $TO
 scenario "fan-out QoS 0, 1 pub x $FO_M to $FO_SUBS subs" all -pubs 1 -subs $FO_SUBS -msgs $FO_M -size 64 -qos 0 -timeout $TO
-scenario "fan-out QoS 1, 1 pub x $FO_M to $FO_SUBS subs" brokers -pubs 1 -subs $FO_SUBS -msgs $FO_M -size 64 -qos 1 -timeout $TO
-scenario "fan-in QoS 1, 10 pubs x $KB_M x 1 KB" brokers -pubs 10 -subs 1 -msgs $KB_M -size 1024 -qos 1 -timeout $TO
-scenario "fan-in QoS 1, 10 pubs x $BIG_M x 64 KB" brokers -pubs 10 -subs 1 -msgs $BIG_M -size 65536 -qos 1 -timeout $TO
+scenario "fan-out QoS 1, 1 pub x $FO_M to $FO_SUBS subs" loops -pubs 1 -subs $FO_SUBS -msgs $FO_M -size 64 -qos 1 -timeout $TO
+scenario "fan-in QoS 1, 10 pubs x $KB_M x 1 KB" loops -pubs 10 -subs 1 -msgs $KB_M -size 1024 -qos 1 -timeout $TO
+scenario "fan-in QoS 1, 10 pubs x $BIG_M x 64 KB" loops -pubs 10 -subs 1 -msgs $BIG_M -size 65536 -qos 1 -timeout $TO
 scenario "latency QoS 1 at 5,000 msg/s, 10 pubs" brokers -pubs 10 -subs 1 -msgs $LAT_M -size 64 -qos 1 -rate 5000 -timeout $TO
 scenario "$C1 idle connections" brokers -mode conns -conns $C1 -src $SRC -timeout $TO
 scenario "$C2_LABEL" brokers -mode conns -conns $C2 -src $SRC -timeout $TO

@@ -276,7 +276,7 @@ func TestTable(t *testing.T) {
 	s := out.String()
 	// Medians: sol 300, mosquitto 100, ratio 3.00; mosquitto's broken promises and error shown.
 	for _, want := range []string{"| fan-in | msg/s delivered (higher is better) | 300 | 100 | 3.00 | 3/3 | sol 0, mosquitto 2 | mosquitto: 1× timeout |",
-		"| idle broker | RSS at start KB | 1000 | 3000 | 0.33 |"} {
+		"| idle broker | RSS at start KB (lower is better) | 1000 | 3000 | 0.33 |"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("table lacks %q:\n%s", want, s)
 		}

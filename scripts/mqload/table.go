@@ -25,15 +25,15 @@ var (
 		{"msg/s delivered (higher is better)", func(r *result) float64 { return r.MsgPerS }},
 	}
 	latencyMetrics = []metric{
-		{"p50 latency µs", func(r *result) float64 { return r.P50us }},
-		{"p99 latency µs", func(r *result) float64 { return r.P99us }},
-		{"p999 latency µs", func(r *result) float64 { return r.P999us }},
+		{"p50 latency µs (lower is better)", func(r *result) float64 { return r.P50us }},
+		{"p99 latency µs (lower is better)", func(r *result) float64 { return r.P99us }},
+		{"p999 latency µs (lower is better)", func(r *result) float64 { return r.P999us }},
 		{"generator's worst lag behind schedule µs", func(r *result) float64 { return r.PaceLagMaxUs }},
 	}
 	connsMetrics = []metric{
-		{"connects/s", func(r *result) float64 { return r.ConnectPerS }},
-		{"broker RSS MB", func(r *result) float64 { return float64(r.RSSKB) / 1024 }},
-		{"bytes per idle connection", func(r *result) float64 { return r.BytesPerConn }},
+		{"connects/s (higher is better)", func(r *result) float64 { return r.ConnectPerS }},
+		{"broker RSS MB (lower is better)", func(r *result) float64 { return float64(r.RSSKB) / 1024 }},
+		{"broker bytes per idle connection (lower is better)", func(r *result) float64 { return r.BytesPerConn }},
 	}
 )
 
@@ -221,7 +221,7 @@ func printTable(w io.Writer, files []string) error {
 		}
 	}
 	// Idle RSS at start: every run in bench.sh begins on a freshly started broker.
-	row("idle broker", "RSS at start KB", func(b string) (float64, bool) {
+	row("idle broker", "RSS at start KB (lower is better)", func(b string) (float64, bool) {
 		var v []float64
 		for _, label := range labels {
 			for _, r := range byKey[[2]string{label, b}] {
