@@ -1,11 +1,6 @@
-//go:build wiring
-
-// End-to-end tests against the real broker. They compile only after the
-// wiring step (go test -tags wiring ./admin/), which adds to broker/:
-//   - Options.DisableMetrics (zero value: metrics on);
-//   - (*Broker).Metrics() *metrics.Registry (nil when disabled);
-//   - (*Broker).Admin() admin.Broker.
-// See the report of the metrics/admin engineer for the full wiring list.
+// End-to-end tests against the real broker: its metrics registry
+// ((*broker.Broker).Metrics), $SYS publications and the admin API over
+// (*broker.Broker).Admin, with real clients on 127.0.0.1.
 
 package admin_test
 
