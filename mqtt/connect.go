@@ -12,11 +12,11 @@ type Connect struct {
 	// Mosquitto bridges set (try_private) to announce themselves so the
 	// remote broker can avoid echoing messages back. ProtocolLevel never
 	// includes the bit; AppendConnect adds it back when Bridge is set.
-	Bridge bool
-	CleanStart    bool   // Clean Session in 3.1/3.1.1
-	KeepAlive     uint16 // seconds
-	Props         Properties
-	ClientID      []byte
+	Bridge     bool
+	CleanStart bool   // Clean Session in 3.1/3.1.1
+	KeepAlive  uint16 // seconds
+	Props      Properties
+	ClientID   []byte
 
 	WillFlag    bool
 	WillQoS     byte
