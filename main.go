@@ -20,6 +20,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/sol-broker/sol/admin"
 	"github.com/sol-broker/sol/auth"
 	"github.com/sol-broker/sol/broker"
 	"github.com/sol-broker/sol/config"
@@ -167,6 +168,14 @@ func serve(cfg *config.Config, logs *logging) error {
 	if err := b.Start(); err != nil {
 		return fmt.Errorf("starting broker: %w", err)
 	}
+	var adminSrv *admin.Server
+	if cfg.Admin.Address != "" {
+		adminSrv, err = admin.Serve(cfg.Admin.Address, cfg.Admin.Token, b.Admin(), log)
+		if err != nil {
+			_ = b.Shutdown(context.Background())
+			return fmt.Errorf("admin: %w", err)
+		}
+	}
 	log.Info("sol started", "version", version, "config", cfg.File, "pid", os.Getpid())
 	notifySystemd("READY=1\nSTATUS=serving MQTT")
 
@@ -181,6 +190,12 @@ func serve(cfg *config.Config, logs *logging) error {
 		log.Info("shutting down", "signal", sig.String(), "timeout", cfg.ShutdownTimeout.D())
 		notifySystemd("STOPPING=1")
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.D())
+		if adminSrv != nil {
+			// First, so that no API call waits on a loop that is stopping.
+			if err := adminSrv.Shutdown(ctx); err != nil {
+				log.Warn("admin API shutdown", "err", err)
+			}
+		}
 		err := b.Shutdown(ctx)
 		cancel()
 		if err != nil {
@@ -295,7 +310,7 @@ func brokerOptions(cfg *config.Config, log *slog.Logger) broker.Options {
 		TopicAliasMaximum:              cfg.TopicAliasMaximum,
 		StatsInterval:                  cfg.StatsPublishInterval.D(),
 		Logger:                         log,
-		Version:                        "sol " + version,
+		Version:                        version, // $SYS/broker/version: "sol version <version>"
 	}
 }
 
