@@ -99,6 +99,29 @@ func (c *client) subscribe(filter string, qos byte, deadline time.Time) error {
 	return nil
 }
 
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times (100 on every Linux ABI Go supports).
+const clockTicks = 100
+
+// readCPU returns the user plus system CPU time process pid has used, from /proc.
+func readCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, fmt.Errorf("broker cpu: %w", err)
+	}
+	// The command name may hold spaces and parentheses: fields start after the last ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 13 {
+		return 0, fmt.Errorf("broker cpu: /proc/%d/stat has %d fields", pid, len(f))
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14 of proc(5)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("broker cpu: /proc/%d/stat: bad utime %q or stime %q", pid, f[11], f[12])
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+}
+
 // readRSS returns the resident set size of process pid in KB, from /proc.
 func readRSS(pid int) (int64, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")

@@ -17,9 +17,11 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"syscall"
 	"time"
 )
 
@@ -62,8 +64,25 @@ type result struct {
 	RSSKB        int64   `json:"rss_kb,omitempty"`
 	BytesPerConn float64 `json:"bytes_per_conn,omitempty"`
 
+	// BrokerCPUs is the CPU time the broker (-pid) used during the run;
+	// BrokerCPUPerMsgUs divides it by the deliveries: less noisy than msg/s
+	// on a busy machine. LoadCPU is the share of one core mqload used: near
+	// 1 (or above, with GOMAXPROCS > 1) the generator, not the broker, set the pace.
+	BrokerCPUs        float64 `json:"broker_cpu_s,omitempty"`
+	BrokerCPUPerMsgUs float64 `json:"broker_cpu_us_per_msg,omitempty"`
+	LoadCPU           float64 `json:"load_cpu,omitempty"`
+
 	OK    bool   `json:"ok"`
 	Error string `json:"error,omitempty"`
+}
+
+// selfCPU is the user plus system CPU time of this process so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func main() {
@@ -103,6 +122,12 @@ func main() {
 			res.Error = err.Error()
 		}
 	}
+	var cpu0 time.Duration
+	cpuErr := errors.New("no -pid")
+	if *pid > 0 {
+		cpu0, cpuErr = readCPU(*pid)
+	}
+	self0, wall0 := selfCPU(), time.Now()
 	var err error
 	switch *mode {
 	case "flow":
@@ -122,6 +147,17 @@ func main() {
 	}
 	if err != nil && res.Error == "" {
 		res.Error = err.Error()
+	}
+	if wall := time.Since(wall0); wall > 0 {
+		res.LoadCPU = float64(selfCPU()-self0) / float64(wall)
+	}
+	if *pid > 0 {
+		if cpu1, err := readCPU(*pid); err == nil && cpuErr == nil {
+			res.BrokerCPUs = (cpu1 - cpu0).Seconds()
+			if res.Received > 0 {
+				res.BrokerCPUPerMsgUs = res.BrokerCPUs * 1e6 / float64(res.Received)
+			}
+		}
 	}
 	res.OK = res.Error == "" && res.Lost == 0
 	line, _ := json.Marshal(&res)

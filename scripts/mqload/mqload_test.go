@@ -282,3 +282,28 @@ func TestTable(t *testing.T) {
 		}
 	}
 }
+
+func TestReadCPUAndRSS(t *testing.T) {
+	pid := os.Getpid()
+	before, err := readCPU(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Burn CPU until /proc shows at least two clock ticks more (bounded by a deadline).
+	var after time.Duration
+	waitFor(t, 5*time.Second, "CPU time to advance", func() bool {
+		x := 0
+		for i := 0; i < 1e6; i++ {
+			x += i * i
+		}
+		_ = x
+		after, err = readCPU(pid)
+		return err == nil && after-before >= 2*time.Second/clockTicks
+	})
+	if rss, err := readRSS(pid); err != nil || rss < 1024 {
+		t.Fatalf("own RSS %d KB, %v", rss, err)
+	}
+	if _, err := readCPU(1 << 30); err == nil {
+		t.Fatal("no error for a process that does not exist")
+	}
+}

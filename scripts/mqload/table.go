@@ -23,6 +23,8 @@ type metric struct {
 var (
 	flowMetrics = []metric{
 		{"msg/s delivered (higher is better)", func(r *result) float64 { return r.MsgPerS }},
+		{"broker CPU µs per delivered msg (lower is better)", func(r *result) float64 { return r.BrokerCPUPerMsgUs }},
+		{"mqload CPU share (1.00: the generator was the limit)", func(r *result) float64 { return r.LoadCPU }},
 	}
 	latencyMetrics = []metric{
 		{"p50 latency µs (lower is better)", func(r *result) float64 { return r.P50us }},
