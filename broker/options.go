@@ -56,7 +56,9 @@ type Options struct {
 	Auth Authenticator
 	// Logger receives the broker's logs; nil means slog.Default().
 	Logger *slog.Logger
-	// Version is published as $SYS/broker/version.
+	// Version is the bare version ("1.2.0"), published as "sol version
+	// 1.2.0" in $SYS/broker/version (Mosquitto's format) and as the
+	// version label of sol_build_info.
 	Version string
 	// DisableMetrics turns the per-loop counters off (the zero value keeps
 	// them on): Broker.Metrics returns nil, the $SYS topics and the admin
