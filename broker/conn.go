@@ -190,11 +190,23 @@ func (cs *conn) disconnectWith(rc mqtt.ReasonCode, reason string) {
 // session goes offline now rather than when the close completes (which may
 // wait for the peer), so that a reconnect finds it offline.
 func (cs *conn) release() {
+	cs.unadmit()
 	if s := cs.s; s != nil && s.conn == cs {
 		cs.ls.b.connected.Add(-1)
 		cs.ls.detach(cs)
 		cs.ls.sessionOffline(s)
 		cs.ls.m.SessionOffline(!s.gone)
+	}
+}
+
+// unadmit gives back the connection's Options.MaxConnections place, if it
+// holds one: when the client leaves, not when the socket finally closes
+// (which may wait up to the loop's CloseTimeout for the peer), so that a
+// client reconnecting at once finds its place free.
+func (cs *conn) unadmit() {
+	if cs.admitted {
+		cs.admitted = false
+		cs.ls.b.admitted.Add(-1)
 	}
 }
 
@@ -248,10 +260,7 @@ func (cs *conn) closed(err error) {
 	if cs.timer != nil {
 		cs.timer.Stop()
 	}
-	if cs.admitted {
-		cs.admitted = false
-		cs.ls.b.admitted.Add(-1)
-	}
+	cs.unadmit()
 	cs.state = stateClosing
 	s := cs.s
 	if s == nil || s.conn != cs {
