@@ -95,6 +95,7 @@ func subscriberReader(p *rawPeer, v byte, idle time.Duration, got func(payload [
 			if err := p.write(mqtt.AppendPubAck(nil, v, mqtt.PUBCOMP, pkt.PubAck.PacketID, 0, nil)); err != nil {
 				return err
 			}
+		case mqtt.SUBACK: // a subscription made just before reading
 		default:
 			return fmt.Errorf("subscriber: unexpected %v", pkt.Type)
 		}
