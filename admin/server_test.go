@@ -45,6 +45,7 @@ func newFake() *fakeBroker {
 		f.retained[t] = RetainedInfo{Topic: t, QoS: 1, PayloadSize: 2, Payload: []byte("21")}
 	}
 	f.reg.Loop(1).PublishIn(1, 10)
+	f.reg.Loop(1).Flush() // as the loop does at the end of its iteration
 	return f
 }
 

@@ -139,6 +139,9 @@ func (h *handler) Closed(c *loop.Conn, err error) {
 	h.b.conns.Add(-1)
 	cs.ls.m.Closed()
 	cs.closed(err)
+	// The loop may reap a connection after this iteration's Flush and then
+	// sleep: publish the close (and the session's gauges) now.
+	cs.ls.m.Flush()
 }
 
 // Mail handles one item posted to a loop: deliveries from other loops, auth
@@ -174,6 +177,7 @@ func (h *handler) Flush(l *loop.Loop) {
 	ls := h.b.loops[l.Index()]
 	ls.flushBatches()
 	ls.m.Iteration(ls.mails)
+	ls.m.Flush() // readers see this iteration's counts from now on
 	ls.mails = 0
 }
 

@@ -4,18 +4,23 @@
 // # Ownership
 //
 // Each event loop gets its own Loop (Registry.Loop(i)) and is the only
-// goroutine that writes it. Writes are atomic Adds on counters nobody else
-// writes, so they never contend and never move a cache line between cores.
-// They are not free: an uncontended LOCK XADD measured 6 to 12 ns on the
-// 2-core development VM (BenchmarkCounterInc), and BenchmarkPublishPath puts
-// the four Adds of a received PUBLISH at about 22 ns, against under 1 ns for
-// plain additions. If the broker's publish benchmark shows that above its 3%
-// budget, the fallback is owner-only plain counters copied to atomics once
-// per loop iteration (Handler.Flush), at the price of readers seeing values
-// up to one iteration old; the recording methods would not change.
+// goroutine that writes it. The recording methods add to plain fields only
+// the owner touches; Loop.Flush, which the loop calls once per iteration
+// (the broker's loop.Handler.Flush), adds what accumulated to atomic
+// counters, one Add per non-zero count. Readers therefore see values at
+// most one loop iteration old.
+//
+// Why not an atomic Add per event: an uncontended LOCK XADD measured 6 to
+// 12 ns on the 2-core development VM (BenchmarkCounterInc), about 7 of them
+// per message routed (in: packet, publish count and bytes; out: packet,
+// bytes, publish count and bytes), and broker.BenchmarkPublishMetricsPaired
+// measured that at 7 to 10% of publish throughput, over the 3% budget of
+// issue 8. Plain additions cost under 1 ns, and Flush's Adds are shared by
+// every event of an iteration (BenchmarkPublishPath).
 //
 // Readers (Registry.Snapshot, on the admin HTTP server's or the $SYS
-// timer's goroutine) Load every loop's counters and sum them, so a snapshot never blocks a loop and is race-free.
+// timer's goroutine) Load every loop's atomic counters and sum them, so a
+// snapshot never blocks a loop and is race-free.
 // A Loop is padded on both sides so that two loops' counters never share a
 // cache line (no false sharing between loops).
 //

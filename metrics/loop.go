@@ -106,9 +106,13 @@ func (r DropReason) String() string {
 // high nibble of the fixed header's first byte (0 and out-of-range unused).
 const NumPacketTypes = 16
 
-// Loop holds the counters of one event loop. Only that loop's goroutine
-// writes them (through the methods, or the fields' Inc/Add for anything the
-// methods do not cover); any goroutine may Load them. Obtain it from
+// Loop holds the counters of one event loop. The recording methods run on
+// that loop's goroutine only and add to plain, owner-only fields (no atomic
+// instruction, no shared cache line on the hot path); Flush, called by the
+// same goroutine once per loop iteration, adds them to the exported atomic
+// Counters and Gauges, which any goroutine may Load. Readers therefore see
+// values at most one iteration old. A loop may also Add to an exported
+// field directly for anything the methods do not cover. Obtain a Loop from
 // Registry.Loop; the zero Loop is also usable (all zero). Every method is
 // safe on a nil *Loop and then records nothing (metrics off). No method
 // allocates or panics, whatever the argument values.
@@ -159,7 +163,89 @@ type Loop struct {
 	Iterations     Counter
 	MailboxBacklog Gauge
 
-	_ [cacheLinePad]byte
+	// The owner's side, kept on lines of its own so that readers loading
+	// the fields above do not pull them away from the owner's core.
+	_     [cacheLinePad]byte
+	d     delta // recorded since the last Flush; owner only
+	dirty bool  // d holds something
+	_     [cacheLinePad]byte
+}
+
+// delta is what a loop recorded since its last Flush: plain fields, written
+// and read by the owner only. Gauges are signed changes.
+type delta struct {
+	connections, clientsConnected, clientsDisconnected int64
+	queued, queuedBytes, inflight                      int64
+	backlog                                            int64
+
+	connectionsTotal, clientsExpired uint64
+	bytesReceived, bytesSent         uint64
+	authFailures, iterations         uint64
+	refused                          [NumRefuseReasons]uint64
+	packetsReceived, packetsSent     [NumPacketTypes]uint64
+	publishReceived, publishSent     [4]uint64
+	publishBytesIn, publishBytesOut  [4]uint64
+	dropped                          [NumDropReasons]uint64
+	backlogSet                       bool
+}
+
+// Flush makes everything recorded since the last Flush visible to readers:
+// it adds the owner-only counts to the exported atomic fields and clears
+// them. Owning loop only, once per loop iteration (the broker calls it from
+// its loop.Handler.Flush) and wherever values must not wait for the next
+// iteration. Cheap when nothing was recorded.
+func (l *Loop) Flush() {
+	if l == nil || !l.dirty {
+		return
+	}
+	d := &l.d
+	addGauge(&l.Connections, d.connections)
+	addCounter(&l.ConnectionsTotal, d.connectionsTotal)
+	for i := range d.refused {
+		addCounter(&l.Refused[i], d.refused[i])
+	}
+	addGauge(&l.ClientsConnected, d.clientsConnected)
+	addGauge(&l.ClientsDisconnected, d.clientsDisconnected)
+	addCounter(&l.ClientsExpired, d.clientsExpired)
+	addCounter(&l.BytesReceived, d.bytesReceived)
+	addCounter(&l.BytesSent, d.bytesSent)
+	for i := range d.packetsReceived {
+		addCounter(&l.PacketsReceived[i], d.packetsReceived[i])
+		addCounter(&l.PacketsSent[i], d.packetsSent[i])
+	}
+	for q := range d.publishReceived {
+		addCounter(&l.PublishReceived[q], d.publishReceived[q])
+		addCounter(&l.PublishSent[q], d.publishSent[q])
+		addCounter(&l.PublishBytesReceived[q], d.publishBytesIn[q])
+		addCounter(&l.PublishBytesSent[q], d.publishBytesOut[q])
+	}
+	for i := range d.dropped {
+		addCounter(&l.Dropped[i], d.dropped[i])
+	}
+	addGauge(&l.Queued, d.queued)
+	addGauge(&l.QueuedBytes, d.queuedBytes)
+	addGauge(&l.Inflight, d.inflight)
+	addCounter(&l.AuthFailures, d.authFailures)
+	addCounter(&l.Iterations, d.iterations)
+	if d.backlogSet {
+		l.MailboxBacklog.Set(d.backlog)
+	}
+	*d = delta{}
+	l.dirty = false
+}
+
+// addCounter adds n to c unless n is 0 (an atomic Add saved).
+func addCounter(c *Counter, n uint64) {
+	if n != 0 {
+		c.Add(n)
+	}
+}
+
+// addGauge adds n to g unless n is 0.
+func addGauge(g *Gauge, n int64) {
+	if n != 0 {
+		g.Add(n)
+	}
 }
 
 // Accepted records a new network connection. Owning loop only.
@@ -167,8 +253,9 @@ func (l *Loop) Accepted() {
 	if l == nil {
 		return
 	}
-	l.Connections.Inc()
-	l.ConnectionsTotal.Inc()
+	l.d.connections++
+	l.d.connectionsTotal++
+	l.dirty = true
 }
 
 // Closed records a network connection closed (on whichever loop held it
@@ -177,7 +264,8 @@ func (l *Loop) Closed() {
 	if l == nil {
 		return
 	}
-	l.Connections.Dec()
+	l.d.connections--
+	l.dirty = true
 }
 
 // Refuse records a connection refused for reason r. Owning loop only.
@@ -188,7 +276,8 @@ func (l *Loop) Refuse(r RefuseReason) {
 	if r >= NumRefuseReasons {
 		r = RefuseOther
 	}
-	l.Refused[r].Inc()
+	l.d.refused[r]++
+	l.dirty = true
 }
 
 // AuthFailed records a failed authentication. It does not count a refusal;
@@ -197,7 +286,8 @@ func (l *Loop) AuthFailed() {
 	if l == nil {
 		return
 	}
-	l.AuthFailures.Inc()
+	l.d.authFailures++
+	l.dirty = true
 }
 
 // Received records n bytes read from the network. Owning loop only.
@@ -205,7 +295,8 @@ func (l *Loop) Received(n int) {
 	if l == nil {
 		return
 	}
-	l.BytesReceived.Add(uint64(n))
+	l.d.bytesReceived += uint64(n)
+	l.dirty = true
 }
 
 // Sent records n bytes written to the network. Owning loop only.
@@ -213,7 +304,8 @@ func (l *Loop) Sent(n int) {
 	if l == nil {
 		return
 	}
-	l.BytesSent.Add(uint64(n))
+	l.d.bytesSent += uint64(n)
+	l.dirty = true
 }
 
 // PacketIn records one packet received; header is the first byte of its
@@ -222,7 +314,8 @@ func (l *Loop) PacketIn(header byte) {
 	if l == nil {
 		return
 	}
-	l.PacketsReceived[header>>4].Inc()
+	l.d.packetsReceived[header>>4]++
+	l.dirty = true
 }
 
 // PacketOut records one packet sent; header is the first byte of its fixed
@@ -231,7 +324,8 @@ func (l *Loop) PacketOut(header byte) {
 	if l == nil {
 		return
 	}
-	l.PacketsSent[header>>4].Inc()
+	l.d.packetsSent[header>>4]++
+	l.dirty = true
 }
 
 // PublishIn records a PUBLISH received from a client at qos with a payload
@@ -240,8 +334,9 @@ func (l *Loop) PublishIn(qos byte, payloadBytes int) {
 	if l == nil {
 		return
 	}
-	l.PublishReceived[qos&3].Inc()
-	l.PublishBytesReceived[qos&3].Add(uint64(payloadBytes))
+	l.d.publishReceived[qos&3]++
+	l.d.publishBytesIn[qos&3] += uint64(payloadBytes)
+	l.dirty = true
 }
 
 // PublishOut records a PUBLISH sent to a client at qos with a payload of
@@ -250,8 +345,9 @@ func (l *Loop) PublishOut(qos byte, payloadBytes int) {
 	if l == nil {
 		return
 	}
-	l.PublishSent[qos&3].Inc()
-	l.PublishBytesSent[qos&3].Add(uint64(payloadBytes))
+	l.d.publishSent[qos&3]++
+	l.d.publishBytesOut[qos&3] += uint64(payloadBytes)
+	l.dirty = true
 }
 
 // Drop records one message dropped for reason r. Owning loop only.
@@ -262,7 +358,8 @@ func (l *Loop) Drop(r DropReason) {
 	if r >= NumDropReasons {
 		r = DropOther
 	}
-	l.Dropped[r].Inc()
+	l.d.dropped[r]++
+	l.dirty = true
 }
 
 // SessionOnline records a session gaining its connection; wasOffline says
@@ -272,10 +369,11 @@ func (l *Loop) SessionOnline(wasOffline bool) {
 	if l == nil {
 		return
 	}
-	l.ClientsConnected.Inc()
+	l.d.clientsConnected++
 	if wasOffline {
-		l.ClientsDisconnected.Dec()
+		l.d.clientsDisconnected--
 	}
+	l.dirty = true
 }
 
 // SessionOffline records a session losing its connection; kept says the
@@ -285,10 +383,11 @@ func (l *Loop) SessionOffline(kept bool) {
 	if l == nil {
 		return
 	}
-	l.ClientsConnected.Dec()
+	l.d.clientsConnected--
 	if kept {
-		l.ClientsDisconnected.Inc()
+		l.d.clientsDisconnected++
 	}
+	l.dirty = true
 }
 
 // SessionExpired records an offline session removed by session expiry.
@@ -297,8 +396,9 @@ func (l *Loop) SessionExpired() {
 	if l == nil {
 		return
 	}
-	l.ClientsDisconnected.Dec()
-	l.ClientsExpired.Inc()
+	l.d.clientsDisconnected--
+	l.d.clientsExpired++
+	l.dirty = true
 }
 
 // QueueAdd changes the queued-message gauges by messages and bytes
@@ -307,8 +407,9 @@ func (l *Loop) QueueAdd(messages, bytes int) {
 	if l == nil {
 		return
 	}
-	l.Queued.Add(int64(messages))
-	l.QueuedBytes.Add(int64(bytes))
+	l.d.queued += int64(messages)
+	l.d.queuedBytes += int64(bytes)
+	l.dirty = true
 }
 
 // InflightAdd changes the inflight gauge by n (negative on acknowledgement).
@@ -317,16 +418,19 @@ func (l *Loop) InflightAdd(n int) {
 	if l == nil {
 		return
 	}
-	l.Inflight.Add(int64(n))
+	l.d.inflight += int64(n)
+	l.dirty = true
 }
 
 // Iteration records one event-loop iteration; backlog is the number of
-// mail items it found waiting (stored as the MailboxBacklog gauge). Owning
-// loop only.
+// mail items it found waiting (the MailboxBacklog gauge after the next
+// Flush). Owning loop only.
 func (l *Loop) Iteration(backlog int) {
 	if l == nil {
 		return
 	}
-	l.Iterations.Inc()
-	l.MailboxBacklog.Set(int64(backlog))
+	l.d.iterations++
+	l.d.backlog = int64(backlog)
+	l.d.backlogSet = true
+	l.dirty = true
 }

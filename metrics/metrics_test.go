@@ -13,6 +13,15 @@ import (
 	"github.com/prometheus/common/model"
 )
 
+// snap flushes every loop (the test goroutine is their owner) and takes a
+// snapshot.
+func snap(r *Registry) Snapshot {
+	for i := range r.Loops() {
+		r.Loop(i).Flush()
+	}
+	return r.Snapshot()
+}
+
 // record drives a Loop through a small scripted session: one client
 // connects, publishes n messages at QoS 1 with 10-byte payloads, receives m
 // at QoS 0, has one message dropped for a full queue, and disconnects.
@@ -46,7 +55,7 @@ func TestSnapshotSumsLoops(t *testing.T) {
 	r.Loop(1).Iteration(4)
 	r.SetGauges(Gauges{RetainedMessages: func() int64 { return 9 }, Subscriptions: func() int64 { return 11 }})
 
-	s := r.Snapshot()
+	s := snap(r)
 	if got := s.PublishReceived; got != [3]uint64{0, 12, 0} {
 		t.Errorf("PublishReceived = %v, want [0 12 0]", got)
 	}
@@ -91,7 +100,7 @@ func TestGaugeAcrossLoops(t *testing.T) {
 	r := NewRegistry(2, "")
 	r.Loop(0).Accepted()
 	r.Loop(1).Closed()
-	s := r.Snapshot()
+	s := snap(r)
 	if s.Connections != 0 || s.PerLoop[0].Connections != 1 || s.PerLoop[1].Connections != -1 {
 		t.Errorf("connections %d per loop %+v", s.Connections, s.PerLoop)
 	}
@@ -103,18 +112,18 @@ func TestClientsMaximumAndExpiry(t *testing.T) {
 	for range 3 {
 		l.SessionOnline(false)
 	}
-	if got := r.Snapshot().ClientsMaximum; got != 3 {
+	if got := snap(r).ClientsMaximum; got != 3 {
 		t.Fatalf("ClientsMaximum = %d, want 3", got)
 	}
 	l.SessionOffline(true)
 	l.SessionOffline(false)
 	l.SessionExpired()
-	s := r.Snapshot()
+	s := snap(r)
 	if s.ClientsMaximum != 3 || s.ClientsConnected != 1 || s.ClientsDisconnected != 0 || s.ClientsExpired != 1 {
 		t.Errorf("max %d connected %d offline %d expired %d", s.ClientsMaximum, s.ClientsConnected, s.ClientsDisconnected, s.ClientsExpired)
 	}
 	l.SessionOnline(true) // would be a resumed session; offline goes to -1 here, which only the sum may show
-	if got := r.Snapshot().ClientsConnected; got != 2 {
+	if got := snap(r).ClientsConnected; got != 2 {
 		t.Errorf("ClientsConnected = %d, want 2", got)
 	}
 }
@@ -127,7 +136,7 @@ func TestOutOfRangeArguments(t *testing.T) {
 	l.Drop(200)
 	l.PublishIn(7, 1) // qos 7 & 3 = 3: counted in the unused slot, never reported
 	l.PacketIn(0xFF)
-	s := r.Snapshot()
+	s := snap(r)
 	if s.Refused[RefuseOther] != 1 || s.Dropped[DropOther] != 1 || s.PublishReceivedTotal() != 0 || s.PacketsReceived[15] != 1 {
 		t.Errorf("refused %v dropped %v publish %v packets %v", s.Refused, s.Dropped, s.PublishReceived, s.PacketsReceived)
 	}
@@ -153,6 +162,7 @@ func TestNilLoop(t *testing.T) {
 	l.InflightAdd(1)
 	l.Iteration(1)
 	l.SessionExpired()
+	l.Flush()
 }
 
 // Writers on every loop and a reader summing concurrently: run with -race.
@@ -169,6 +179,7 @@ func TestConcurrentWritersAndSnapshots(t *testing.T) {
 				l.PublishIn(2, 3)
 				l.QueueAdd(1, 3)
 				l.QueueAdd(-1, -3)
+				l.Flush() // as a loop does once per iteration
 			}
 		}(r.Loop(i))
 	}
@@ -215,6 +226,37 @@ func TestLoopPadding(t *testing.T) {
 	if first < cacheLinePad || last < cacheLinePad {
 		t.Errorf("padding before %d after %d, want >= %d", first, last, cacheLinePad)
 	}
+	// The owner's pending counts sit a pad away from what readers load.
+	if gap := uintptrOf(&l.d) - uintptrOf(&l.MailboxBacklog); gap < cacheLinePad {
+		t.Errorf("pending counts %d bytes after the published ones, want >= %d", gap, cacheLinePad)
+	}
+}
+
+// Recorded values reach readers at Flush, not before: the recording methods
+// touch only the owner's plain fields.
+func TestFlushPublishes(t *testing.T) {
+	r := NewRegistry(1, "")
+	l := r.Loop(0)
+	l.PublishIn(1, 10)
+	l.QueueAdd(2, 20)
+	l.Iteration(7)
+	if s := r.Snapshot(); s.PublishReceived[1] != 0 || s.Queued != 0 || s.Iterations != 0 {
+		t.Fatalf("visible before Flush: %+v", s)
+	}
+	l.Flush()
+	s := r.Snapshot()
+	if s.PublishReceived[1] != 1 || s.PublishBytesReceived[1] != 10 || s.Queued != 2 || s.QueuedBytes != 20 ||
+		s.Iterations != 1 || s.PerLoop[0].MailboxBacklog != 7 {
+		t.Fatalf("after Flush: %+v", s)
+	}
+	// A second Flush with nothing new changes nothing (the deltas were
+	// cleared); a gauge going back down is seen at the next one.
+	l.Flush()
+	l.QueueAdd(-2, -20)
+	l.Flush()
+	if s := r.Snapshot(); s.PublishReceived[1] != 1 || s.Queued != 0 || s.QueuedBytes != 0 || s.PerLoop[0].MailboxBacklog != 7 {
+		t.Fatalf("after more Flushes: %+v", s)
+	}
 }
 
 // The hot-path methods allocate nothing.
@@ -228,6 +270,7 @@ func TestRecordingAllocatesNothing(t *testing.T) {
 		l.Drop(DropExpired)
 		l.QueueAdd(1, 90)
 		l.Iteration(3)
+		l.Flush()
 	}); n != 0 {
 		t.Errorf("recording allocates %v per run, want 0", n)
 	}
@@ -283,7 +326,7 @@ func TestPrometheusParses(t *testing.T) {
 	r.Loop(1).Iteration(2)
 	r.SetGauges(Gauges{RetainedMessages: func() int64 { return 5 }, RetainedBytes: func() int64 { return 500 },
 		Subscriptions: func() int64 { return 7 }, SharedSubscriptions: func() int64 { return 2 }})
-	s := r.Snapshot()
+	s := snap(r)
 	var buf bytes.Buffer
 	if err := WritePrometheus(&buf, s); err != nil {
 		t.Fatal(err)
@@ -381,7 +424,7 @@ func TestSysTopics(t *testing.T) {
 	r.Loop(1).InflightAdd(1)
 	r.SetGauges(Gauges{RetainedMessages: func() int64 { return 5 }, RetainedBytes: func() int64 { return 500 },
 		Subscriptions: func() int64 { return 7 }, SharedSubscriptions: func() int64 { return 2 }})
-	s := r.Snapshot()
+	s := snap(r)
 	got := map[string]string{}
 	for _, m := range SysTopics(s, 90*time.Second+999*time.Millisecond, "0.9.0") {
 		if _, dup := got[m.Topic]; dup {
