@@ -4,4 +4,4 @@ package broker_test
 
 // stormClients is smaller under the race detector, which slows the
 // broker about tenfold; the full 20,000 run without it (norace_test.go).
-const stormClients = 4000
+const stormClients = 20000
