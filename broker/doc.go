@@ -38,6 +38,23 @@
 // [MQTT-3.3.4-3] leaves open). Each shared subscription is delivered
 // separately, to one member of its group.
 //
+// # Metrics and the admin API
+//
+// Each loop records into its own metrics.Loop (loopState.m; nil when
+// Options.DisableMetrics) with plain additions, and Handler.Flush (plus
+// Handler.Closed, since a connection can be reaped after Flush) publishes
+// them to the atomics readers sum, so counters are at most one loop
+// iteration old and the publish path does no atomic write for them
+// (BenchmarkPublishMetricsPaired). Gauges of shared structures (retained
+// messages, subscriptions) are read from trie at snapshot time. $SYS
+// topics are published from loop 0's timer (sys.go).
+//
+// Broker.Admin (admin.go) answers the admin HTTP API: a question about a
+// client goes to its owner loop's mailbox, a list to every loop's, and the
+// loop answers on a channel with room for the answer, so it never waits for
+// a caller that has given up (ctx ended). The retained store is read and
+// changed directly, being safe from any goroutine.
+//
 // # Locks
 //
 // The broker holds no lock of its own on the publish path. trie.Index and

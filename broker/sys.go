@@ -31,9 +31,9 @@ func (ls *loopState) startSys() {
 // allocates per publication, which happens once per StatsInterval.
 func (ls *loopState) publishSys() {
 	b := ls.b
-	version := b.opts.Version // published as given [Options.Version]
+	version := b.opts.Version // "sol version <Version>" [Options.Version]
 	if version == "" {
-		version = "sol"
+		version = "unknown"
 	}
 	var snap metrics.Snapshot
 	if b.reg != nil {
