@@ -20,7 +20,8 @@
 #   BENCH_PORT=n       first of the loopback ports used (default 18830; uses n..n+3)
 #
 # Every mqload run checks that each message its QoS promised arrived; the
-# "lost" column of the table counts broken promises (0 is the only good value).
+# "promises broken" column counts QoS 1/2 messages lost or not delivered by the
+# timeout, and QoS 2 duplicates (0 is the only good value).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

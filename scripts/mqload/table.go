@@ -127,7 +127,7 @@ func printTable(w io.Writer, files []string) error {
 	if ratio {
 		fmt.Fprint(w, " sol/mosquitto |")
 	}
-	fmt.Fprintln(w, " runs | lost (QoS 1/2 promises broken) | errors |")
+	fmt.Fprintln(w, " runs | QoS 1/2 promises broken (lost, late past the timeout, or QoS 2 duplicates) | errors |")
 	fmt.Fprint(w, "| --- | --- |", strings.Repeat(" ---: |", len(brokers)))
 	if ratio {
 		fmt.Fprint(w, " ---: |")
