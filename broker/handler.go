@@ -137,11 +137,12 @@ func (h *handler) Closed(c *loop.Conn, err error) {
 		return
 	}
 	h.b.conns.Add(-1)
-	cs.ls.m.Closed()
+	m := h.b.loops[c.Loop().Index()].m // the loop running this call, whatever cs.ls says
+	m.Closed()
 	cs.closed(err)
 	// The loop may reap a connection after this iteration's Flush and then
 	// sleep: publish the close (and the session's gauges) now.
-	cs.ls.m.Flush()
+	m.Flush()
 }
 
 // Mail handles one item posted to a loop: deliveries from other loops, auth
