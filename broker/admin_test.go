@@ -186,4 +186,3 @@ func TestMetricsOff(t *testing.T) {
 		t.Fatalf("Stats with metrics off: %+v", st)
 	}
 }
-

@@ -56,6 +56,7 @@ func (cs *conn) data(in []byte) int {
 	if cs.state == stateNew && len(in) > 0 && mqtt.PacketType(in[0]>>4) != mqtt.CONNECT {
 		// Known from the first byte: no need to wait for the rest of a
 		// packet that may never come [MQTT-3.1.0-1].
+		cs.ls.m.Refuse(metrics.RefuseMalformed)
 		cs.closeNow("first packet is not CONNECT")
 		return len(in)
 	}
@@ -90,6 +91,7 @@ func (cs *conn) packet(pkt []byte) bool {
 	cs.ls.m.PacketIn(pkt[0])
 	if cs.state == stateNew {
 		if t != mqtt.CONNECT { // [MQTT-3.1.0-1]
+			cs.ls.m.Refuse(metrics.RefuseMalformed)
 			cs.closeNow("first packet is not CONNECT")
 			return true
 		}
