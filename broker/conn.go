@@ -180,6 +180,9 @@ func (cs *conn) disconnectWith(rc mqtt.ReasonCode, reason string) {
 		if reason != "" && cs.problemInfo {
 			props = &mqtt.Properties{ReasonString: []byte(reason)}
 			props.Set(mqtt.PropReasonString)
+			if cs.maxPacketOut > 0 && mqtt.DisconnectSize(mqtt.Version5, rc, props) > cs.maxPacketOut {
+				props = nil // [MQTT-3.14.2-3] the reason string goes first
+			}
 		}
 		cs.write(mqtt.AppendDisconnect(cs.ls.enc[:0], mqtt.Version5, rc, props))
 	}

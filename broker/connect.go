@@ -234,6 +234,13 @@ func (cs *conn) accept(p *mqtt.Connect) bool {
 	if s != nil {
 		if old := s.conn; old != nil {
 			ls.b.log.Debug("session taken over", "client", id)
+			if !p.CleanStart && s.expiry != 0 {
+				// The client is back, resuming its session, before the old
+				// connection's will was due: the will would announce a
+				// device as gone that is online. Mosquitto clears it too;
+				// [MQTT-3.1.3-9]'s rule for a will delay, applied to delay 0.
+				old.will = nil
+			}
 			old.disconnect(mqtt.SessionTakenOver) // [MQTT-3.1.4-3]; the session goes offline
 			s = ls.sessions[id]                   // nil if it ended (expiry 0)
 		}

@@ -26,9 +26,6 @@ type Msg struct {
 
 	// Expiry is the absolute Message Expiry deadline; zero means none.
 	Expiry time.Time
-
-	// from is the publishing session, for No Local; nil for wills and $SYS.
-	from *session
 }
 
 // msgFields are the parts of a PUBLISH that newMsg copies; the slices may
@@ -41,7 +38,6 @@ type msgFields struct {
 	hasPayloadFormat                             bool
 	contentType, responseTopic, correlation, ups []byte
 	expiry                                       time.Time
-	from                                         *session
 }
 
 // newMsg copies f into a Msg with one allocation for all its bytes (plus the
@@ -58,7 +54,6 @@ func newMsg(f *msgFields) *Msg {
 	m.QoS, m.Retain = f.qos, f.retain
 	m.PayloadFormat, m.HasPayloadFormat = f.payloadFormat, f.hasPayloadFormat
 	m.Expiry = f.expiry
-	m.from = f.from
 	return m
 }
 

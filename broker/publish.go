@@ -58,9 +58,11 @@ func (cs *conn) onPublish(pkt []byte) error {
 		cs.write(mqtt.AppendPubAck(ls.enc[:0], cs.version, mqtt.PUBREC, p.PacketID, mqtt.Success, nil))
 		return nil
 	}
-	if p.QoS == 2 && cs.s.qos2In.len() >= o.MaxInflight {
+	if p.QoS == 2 && cs.version == mqtt.Version5 && cs.s.qos2In.len() >= o.MaxInflight {
 		return mqtt.ReceiveMaximumExceeded // [MQTT-3.3.4-9]
 	}
+	// 3.1.1 has no Receive Maximum: a client may pipeline QoS 2 freely (as
+	// Mosquitto allows); the packet-identifier space bounds qos2In at 65535.
 
 	rc := mqtt.Success
 	if max := o.MaxMemory; max > 0 && ls.b.queuedBytes.Load()+ls.b.retained.Bytes() > max {
@@ -83,9 +85,9 @@ func (cs *conn) onPublish(pkt []byte) error {
 		rc = mqtt.NotAuthorized
 		ls.m.Drop(metrics.DropNotAuthorized)
 	} else {
-		m := ls.copyPublish(p, cs.s)
+		m := ls.copyPublish(p)
 		dropsBefore := ls.queueDrops
-		n := ls.publish(m)
+		n := ls.publishFrom(m, cs.s)
 		switch {
 		case cs.version != mqtt.Version5:
 		case n == 0:
@@ -146,8 +148,8 @@ func (cs *conn) resolveAlias(p *mqtt.Publish) error {
 }
 
 // copyPublish copies a decoded PUBLISH out of the read buffer into a Msg.
-func (ls *loopState) copyPublish(p *mqtt.Publish, from *session) *Msg {
-	f := msgFields{topic: p.Topic, payload: p.Payload, qos: p.QoS, retain: p.Retain, from: from}
+func (ls *loopState) copyPublish(p *mqtt.Publish) *Msg {
+	f := msgFields{topic: p.Topic, payload: p.Payload, qos: p.QoS, retain: p.Retain}
 	if f.payload == nil {
 		f.payload = []byte{}
 	}
@@ -170,7 +172,13 @@ func (ls *loopState) copyPublish(p *mqtt.Publish, from *session) *Msg {
 // publish routes m: retained store, then one delivery per matching session
 // (overlapping subscriptions merged) and one per matching shared group. It
 // returns the number of deliveries. Loop goroutine only.
-func (ls *loopState) publish(m *Msg) int {
+func (ls *loopState) publish(m *Msg) int { return ls.publishFrom(m, nil) }
+
+// publishFrom is publish for a message from session from (nil for wills and
+// $SYS), which No Local subscriptions of that session skip. The publisher is
+// not kept in the Msg: a retained message would otherwise pin its publisher's
+// ended session, queues and all, for as long as it is retained.
+func (ls *loopState) publishFrom(m *Msg, from *session) int {
 	b := ls.b
 	if m.Retain && !b.opts.DisableRetain {
 		if len(m.Payload) == 0 {
@@ -195,7 +203,7 @@ func (ls *loopState) publish(m *Msg) int {
 			ls.pending = append(ls.pending, d)
 			continue
 		}
-		if opt.NoLocal && m.from == s { // [MQTT-3.8.3-3]
+		if opt.NoLocal && from == s { // [MQTT-3.8.3-3]
 			continue
 		}
 		if len(ls.matches) > 1 {
@@ -439,12 +447,14 @@ func (cs *conn) applyAliasOut(p *mqtt.Publish) uint16 {
 
 // redistributeShared moves deliveries that came from shared subscriptions
 // out of s (going offline or ending) to another member of their group, so a
-// member that leaves loses no message. QoS 0 ones are dropped with it, as is
-// a QoS 2 message already past PUBREC (the client has it).
+// member that leaves loses no message. QoS 0 ones are dropped with it. A QoS 2
+// message already sent stays: its delivery must be completed to that client
+// when it reconnects, and never sent to another [MQTT-4.8.2-4] [MQTT-4.8.2-5];
+// QoS 2 messages still queued (never sent) may move.
 func (ls *loopState) redistributeShared(s *session) {
 	keep := s.inflight.entries[:0]
 	for _, e := range s.inflight.entries {
-		if e.d.shared != "" && e.state == awaitingAck && ls.redeliver(s, &e.d) {
+		if e.d.shared != "" && e.d.qos == 1 && ls.redeliver(s, &e.d) {
 			continue
 		}
 		keep = append(keep, e)

@@ -1,0 +1,133 @@
+package broker_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/sol-broker/sol/broker"
+	tb "github.com/sol-broker/sol/internal/testbroker"
+	"github.com/sol-broker/sol/mqtt"
+)
+
+// A client that reconnects to resume its session (a half-open connection
+// taken over) must not have its old connection's will published: it is online.
+// With Clean Start the old session ends and its will goes out, as in Mosquitto.
+func TestTakeoverResumingSessionKeepsWillQuiet(t *testing.T) {
+	addr := tb.Start(t, broker.Options{Loops: 2})
+	watch := tb.ConnectClient(t, addr, v5, "takeover-watch", true)
+	sub5(t, watch, 1, 0, mqtt.Subscription{Filter: []byte("will/#"), QoS: 0})
+
+	for _, v := range []byte{v311, v5} {
+		id := fmt.Sprintf("dev-%d", v)
+		p := willConnect(v, id, 0, 300)
+		p.CleanStart = false
+		old := tb.Dial(t, addr, v)
+		old.Connect(p)
+		again := tb.Dial(t, addr, v)
+		if ack := again.Connect(p); !ack.SessionPresent {
+			t.Fatalf("v%d: takeover without session present", v)
+		}
+		watch.ExpectNothing(300 * time.Millisecond)
+
+		// A clean start ends the old session: its will is published.
+		p.CleanStart = true
+		fresh := tb.Dial(t, addr, v)
+		fresh.Connect(p)
+		if got := watch.Expect(mqtt.PUBLISH).Publish; string(got.Topic) != "will/"+id {
+			t.Fatalf("v%d: got %q, want the will after a clean-start takeover", v, got.Topic)
+		}
+	}
+}
+
+// 3.1.1 has no Receive Maximum, so a client may pipeline more QoS 2 publishes
+// than max_inflight_messages; every one gets its PUBREC and is delivered.
+func TestQoS2PipelinedBy311Client(t *testing.T) {
+	addr := tb.Start(t, broker.Options{Loops: 1, MaxInflight: 5})
+	sub := tb.ConnectClient(t, addr, v311, "q2-sub", true)
+	if rc := sub.Subscribe("q2/#", 0); rc != 0 {
+		t.Fatalf("subscribe: %v", rc)
+	}
+	pub := tb.ConnectClient(t, addr, v311, "q2-pub", true)
+	const n = 30
+	for i := 1; i <= n; i++ {
+		pub.Publish("q2/t", 2, false, uint16(i), []byte{byte(i)})
+	}
+	for i := 1; i <= n; i++ {
+		if p := pub.Expect(mqtt.PUBREC); p.PubAck.PacketID != uint16(i) {
+			t.Fatalf("PUBREC %d, want %d", p.PubAck.PacketID, i)
+		}
+		pub.Write(mqtt.AppendPubAck(nil, v311, mqtt.PUBREL, uint16(i), 0, nil))
+	}
+	for i := 1; i <= n; i++ {
+		if p := sub.Expect(mqtt.PUBLISH); p.Publish.Payload[0] != byte(i) {
+			t.Fatalf("delivery %d carries %d", i, p.Publish.Payload[0])
+		}
+	}
+}
+
+// A QoS 2 message sent to a shared-subscription member whose connection drops
+// before PUBREC stays with that member [MQTT-4.8.2-4] [MQTT-4.8.2-5]: no other
+// member gets it, and the member gets it again (DUP) when it resumes.
+func TestSharedQoS2StaysWithItsMember(t *testing.T) {
+	addr := tb.Start(t, broker.Options{Loops: 1})
+	member := func(id string) (*tb.Client, *mqtt.Connect) {
+		p := &mqtt.Connect{ProtocolLevel: v5, ClientID: []byte(id), KeepAlive: 60}
+		p.Props.SessionExpiry = 300
+		p.Props.Set(mqtt.PropSessionExpiry)
+		c := tb.Dial(t, addr, v5)
+		c.Connect(p)
+		sub5(t, c, 1, 0, mqtt.Subscription{Filter: []byte("$share/g/sh/t"), QoS: 2})
+		return c, p
+	}
+	m1, p1 := member("member-1")
+	m2, _ := member("member-2")
+	pub := tb.ConnectClient(t, addr, v5, "sh-pub", true)
+	pub.Publish("sh/t", 2, false, 1, []byte("once"))
+	pub.Expect(mqtt.PUBREC)
+
+	// Whoever got it drops without PUBREC; the other must get nothing.
+	got, other, otherID := m1, m2, "member-2"
+	var first *mqtt.Packet
+	if first = m1.Read(2 * time.Second); first == nil || first.Type != mqtt.PUBLISH {
+		got, other, otherID = m2, m1, "member-1"
+		first = m2.Expect(mqtt.PUBLISH)
+	}
+	if otherID == "member-1" {
+		p1 = &mqtt.Connect{ProtocolLevel: v5, ClientID: []byte("member-2"), KeepAlive: 60}
+		p1.Props.SessionExpiry = 300
+		p1.Props.Set(mqtt.PropSessionExpiry)
+	}
+	pid := first.Publish.PacketID
+	got.Conn.Close()
+	other.ExpectNothing(500 * time.Millisecond)
+
+	back := tb.Dial(t, addr, v5)
+	if ack := back.Connect(p1); !ack.SessionPresent {
+		t.Fatal("member resumed without its session")
+	}
+	again := back.Expect(mqtt.PUBLISH).Publish
+	if !again.Dup || again.PacketID != pid || string(again.Payload) != "once" {
+		t.Fatalf("resent %+v, want DUP of packet %d", again, pid)
+	}
+}
+
+// The Reason String of a server DISCONNECT is left out when it would make the
+// packet larger than the client's Maximum Packet Size [MQTT-3.14.2-3].
+func TestDisconnectRespectsMaximumPacketSize(t *testing.T) {
+	addr := tb.Start(t, broker.Options{Loops: 1})
+	p := &mqtt.Connect{ProtocolLevel: v5, ClientID: []byte("tiny"), CleanStart: true, KeepAlive: 60}
+	p.Props.MaximumPacketSize = 8
+	p.Props.Set(mqtt.PropMaximumPacketSize)
+	c := tb.Dial(t, addr, v5)
+	c.Connect(p)
+	c.Write(mqtt.AppendConnect(nil, p)) // a second CONNECT is a protocol error
+	pkts := c.ExpectClosed(2 * time.Second)
+	if len(pkts) != 1 || pkts[0].Type != mqtt.DISCONNECT {
+		t.Fatalf("got %d packets, want one DISCONNECT", len(pkts))
+	}
+	d := pkts[0].Disconnect
+	if d.Reason != mqtt.ProtocolError || d.Props.Has(mqtt.PropReasonString) {
+		t.Fatalf("DISCONNECT %v with reason string %q, want 0x82 without one", d.Reason, d.Props.ReasonString)
+	}
+}
