@@ -179,6 +179,12 @@ func (cs *conn) accept(p *mqtt.Connect) bool {
 	} else {
 		id = string(p.ClientID)
 	}
+	if v == mqtt.Version5 && p.Props.Has(mqtt.PropRequestResponseInfo) && p.Props.RequestResponseInfo == 1 {
+		// The client asks for a base for its response topics [MQTT-3.1.2-28]:
+		// one under its own client identifier, so two clients never collide.
+		props.ResponseInfo = []byte("response/" + id)
+		props.Set(mqtt.PropResponseInfo)
+	}
 
 	// Keep alive.
 	ka := int(p.KeepAlive)

@@ -131,3 +131,22 @@ func TestDisconnectRespectsMaximumPacketSize(t *testing.T) {
 		t.Fatalf("DISCONNECT %v with reason string %q, want 0x82 without one", d.Reason, d.Props.ReasonString)
 	}
 }
+
+// A 5.0 client that sets Request Response Information gets a Response
+// Information base in CONNACK, under its own client identifier; one that does
+// not ask gets none [MQTT-3.1.2-28].
+func TestResponseInformation(t *testing.T) {
+	addr := tb.Start(t, broker.Options{Loops: 1})
+	for _, ask := range []bool{true, false} {
+		p := &mqtt.Connect{ProtocolLevel: v5, ClientID: []byte("requester"), CleanStart: true, KeepAlive: 60}
+		if ask {
+			p.Props.RequestResponseInfo = 1
+			p.Props.Set(mqtt.PropRequestResponseInfo)
+		}
+		ack := tb.Dial(t, addr, v5).Connect(p)
+		got := ack.Props.Has(mqtt.PropResponseInfo)
+		if got != ask || ask && string(ack.Props.ResponseInfo) != "response/requester" {
+			t.Fatalf("asked %v: response information %v %q", ask, got, ack.Props.ResponseInfo)
+		}
+	}
+}
