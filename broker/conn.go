@@ -44,6 +44,7 @@ type conn struct {
 	aliasOutNext  uint16
 	aliasIn       [][]byte // our Topic Alias Maximum, index alias-1
 	problemInfo   bool     // Request Problem Information
+	bridge        bool     // a Mosquitto bridge (protocol level with the top bit set)
 	sessionExpiry uint32   // as connected, for the DISCONNECT rule [MQTT-3.14.2-2]
 }
 

@@ -293,6 +293,7 @@ func (cs *conn) accept(p *mqtt.Connect) bool {
 		cs.problemInfo = !p.Props.Has(mqtt.PropRequestProblemInfo) || p.Props.RequestProblemInfo == 1
 	}
 	s.inflight.receiveMax = min(receiveMax, o.MaxInflight)
+	cs.bridge = p.Bridge && v < mqtt.Version5
 
 	// CONNACK.
 	if v == mqtt.Version5 {

@@ -150,3 +150,27 @@ func TestResponseInformation(t *testing.T) {
 		}
 	}
 }
+
+// A Mosquitto bridge connects at protocol level 0x84 (try_private): its
+// subscriptions behave as No Local and Retain As Published, so it never gets
+// its own messages back and the retain flag survives the bridge.
+func TestMosquittoBridgeSubscriptions(t *testing.T) {
+	addr := tb.Start(t, broker.Options{Loops: 1})
+	bridge := tb.Dial(t, addr, v311)
+	bridge.Connect(&mqtt.Connect{ProtocolLevel: v311, Bridge: true, ClientID: []byte("bridge"), CleanStart: true, KeepAlive: 60})
+	if rc := bridge.Subscribe("br/#", 1); rc != 1 {
+		t.Fatalf("subscribe: %v", rc)
+	}
+	bridge.Publish("br/x", 1, false, 7, []byte("from the bridge"))
+	if p := bridge.Expect(mqtt.PUBACK); p.PubAck.PacketID != 7 {
+		t.Fatalf("PUBACK %d", p.PubAck.PacketID)
+	}
+	bridge.ExpectNothing(300 * time.Millisecond) // No Local
+
+	local := tb.ConnectClient(t, addr, v311, "local", true)
+	local.Publish("br/y", 0, true, 0, []byte("retained"))
+	p := bridge.Expect(mqtt.PUBLISH).Publish
+	if string(p.Topic) != "br/y" || !p.Retain {
+		t.Fatalf("bridge got %q retain=%v, want br/y with retain kept", p.Topic, p.Retain)
+	}
+}

@@ -45,6 +45,13 @@ func (cs *conn) onSubscribe(pkt []byte) error {
 			RetainHandling: f.RetainHandling, SubscriptionID: subID}
 		if cs.version < mqtt.Version5 {
 			opts = trie.SubOptions{QoS: qos}
+			if cs.bridge {
+				// A Mosquitto bridge (try_private) must not get its own
+				// messages back, and needs the retain flag kept to pass it
+				// on: Mosquitto gives such 3.1.1 subscriptions No Local and
+				// Retain As Published.
+				opts.NoLocal, opts.RetainAsPublished = true, true
+			}
 		}
 		filter := string(f.Filter)
 		replaced := ls.b.subs.Subscribe(filter, s, opts) // [MQTT-3.8.4-3] replaces
