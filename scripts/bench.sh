@@ -17,7 +17,7 @@
 #   BENCH_REPS=n       repetitions (default 3; 1 with BENCH_QUICK)
 #   BENCH_SOL2=0       leave out the "sol 2 loops" column
 #   BENCH_RESULTS=f    where the JSON lines of every run go (default /tmp/sol-bench-<time>.jsonl)
-#   BENCH_PORT=n       first of the loopback ports used (default 18830; uses n..n+3)
+#   BENCH_PORT=n       first of four loopback ports (default 18830; moves up by 10 while one is taken)
 #
 # Every mqload run checks that each message its QoS promised arrived; the
 # "promises broken" column counts QoS 1/2 messages lost or not delivered by the
@@ -31,7 +31,6 @@ QUICK=${BENCH_QUICK:-0}
 if [ "$QUICK" = 1 ]; then REPS=${BENCH_REPS:-1}; else REPS=${BENCH_REPS:-3}; fi
 SOL2=${BENCH_SOL2:-1}
 PORT0=${BENCH_PORT:-18830}
-SOL_PORT=$PORT0 MOSQ_PORT=$((PORT0 + 1)) RELAY_IN=$((PORT0 + 2)) RELAY_OUT=$((PORT0 + 3))
 GO=${GO:-go}
 
 say() { printf '%s\n' "$*" >&2; }
@@ -52,6 +51,26 @@ else
 	BROKER_CPU=0 LOAD_CPU=0
 	say "bench: only one CPU: brokers and load share it, numbers are not comparable with the README"
 fi
+
+# port_busy PORT: something accepts connections on 127.0.0.1:PORT.
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Pick four consecutive free ports from PORT0 on: another process listening on
+# one of them would be measured in place of the broker we started.
+for try in $(seq 0 19); do
+	free=1
+	for p in $PORT0 $((PORT0 + 1)) $((PORT0 + 2)) $((PORT0 + 3)); do
+		if port_busy "$p"; then free=0; fi
+	done
+	[ "$free" = 1 ] && break
+	PORT0=$((PORT0 + 10))
+done
+if [ "$free" != 1 ]; then
+	say "bench: no four free loopback ports from ${BENCH_PORT:-18830} on; set BENCH_PORT"
+	exit 1
+fi
+SOL_PORT=$PORT0 MOSQ_PORT=$((PORT0 + 1)) RELAY_IN=$((PORT0 + 2)) RELAY_OUT=$((PORT0 + 3))
+say "bench: loopback ports: sol $SOL_PORT, mosquitto $MOSQ_PORT, relay $RELAY_IN/$RELAY_OUT"
 
 # File descriptors: each idle connection costs one in the broker and one in mqload.
 ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -124,6 +143,17 @@ wait_port() {
 
 # start NAME: start a fresh broker (sol, sol2, mosquitto, relay); sets BPID and BPORT.
 start() {
+	local port i
+	case $1 in sol | sol2) port=$SOL_PORT ;; mosquitto) port=$MOSQ_PORT ;; relay) port=$RELAY_IN ;; esac
+	# The previous broker has exited; anything still listening is someone else's.
+	for i in $(seq 1 300); do
+		port_busy "$port" || break
+		sleep 0.01
+	done
+	if port_busy "$port"; then
+		say "bench: 127.0.0.1:$port is taken by another process; not starting $1 (set BENCH_PORT)"
+		return 1
+	fi
 	case $1 in
 	sol)
 		BPORT=$SOL_PORT
@@ -146,6 +176,11 @@ start() {
 	if ! wait_port "$BPORT" "$BPID"; then
 		say "bench: $1 did not start listening on 127.0.0.1:$BPORT; its log:"
 		tail -5 "$WORK/$([ "$1" = sol2 ] && echo sol || echo "$1").log" >&2 || true
+		stop
+		return 1
+	fi
+	if command -v ss >/dev/null 2>&1 && ! ss -Hltnp "sport = :$BPORT" | grep -q "pid=$BPID,"; then
+		say "bench: 127.0.0.1:$BPORT answers, but not from $1 (pid $BPID): another process took the port"
 		stop
 		return 1
 	fi
