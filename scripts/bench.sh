@@ -17,7 +17,7 @@
 #   BENCH_REPS=n       repetitions (default 3; 1 with BENCH_QUICK)
 #   BENCH_SOL2=0       leave out the "sol 2 loops" column
 #   BENCH_RESULTS=f    where the JSON lines of every run go (default /tmp/sol-bench-<time>.jsonl)
-#   BENCH_PORT=n       first of four loopback ports (default 18830; moves up by 10 while one is taken)
+#   BENCH_PORT=n       first of four loopback ports (default 28830; moves up by 10 while one is taken)
 #
 # Every mqload run checks that each message its QoS promised arrived; the
 # "promises broken" column counts QoS 1/2 messages lost or not delivered by the
@@ -30,7 +30,7 @@ START=$(date +%s)
 QUICK=${BENCH_QUICK:-0}
 if [ "$QUICK" = 1 ]; then REPS=${BENCH_REPS:-1}; else REPS=${BENCH_REPS:-3}; fi
 SOL2=${BENCH_SOL2:-1}
-PORT0=${BENCH_PORT:-18830}
+PORT0=${BENCH_PORT:-28830}
 GO=${GO:-go}
 
 say() { printf '%s\n' "$*" >&2; }
@@ -66,7 +66,7 @@ for try in $(seq 0 19); do
 	PORT0=$((PORT0 + 10))
 done
 if [ "$free" != 1 ]; then
-	say "bench: no four free loopback ports from ${BENCH_PORT:-18830} on; set BENCH_PORT"
+	say "bench: no four free loopback ports from ${BENCH_PORT:-28830} on; set BENCH_PORT"
 	exit 1
 fi
 SOL_PORT=$PORT0 MOSQ_PORT=$((PORT0 + 1)) RELAY_IN=$((PORT0 + 2)) RELAY_OUT=$((PORT0 + 3))
