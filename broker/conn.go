@@ -53,7 +53,6 @@ func (cs *conn) data(in []byte) int {
 	if cs.state == stateClosing {
 		return len(in)
 	}
-	cs.lastRead = cs.ls.now()
 	if cs.state == stateNew && len(in) > 0 && mqtt.PacketType(in[0]>>4) != mqtt.CONNECT {
 		// Known from the first byte: no need to wait for the rest of a
 		// packet that may never come [MQTT-3.1.0-1].
@@ -71,6 +70,9 @@ func (cs *conn) data(in []byte) int {
 		if n == 0 {
 			break
 		}
+		// Keep alive counts whole control packets, not bytes: a peer that
+		// trickles a packet one byte at a time is still idle [MQTT-3.1.2-22].
+		cs.lastRead = cs.ls.now()
 		if !cs.packet(in[consumed : consumed+n]) {
 			break // migrated or paused: the rest waits
 		}

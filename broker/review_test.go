@@ -174,3 +174,32 @@ func TestMosquittoBridgeSubscriptions(t *testing.T) {
 		t.Fatalf("bridge got %q retain=%v, want br/y with retain kept", p.Topic, p.Retain)
 	}
 }
+
+// Keep alive counts whole packets: a client that trickles one byte of a large
+// announced PUBLISH every 300 ms sends no control packet, and is closed within
+// 1.5 times its keep alive [MQTT-3.1.2-22].
+func TestKeepAliveIgnoresTrickledBytes(t *testing.T) {
+	addr := tb.Start(t, broker.Options{Loops: 1})
+	c := tb.Dial(t, addr, v311)
+	c.Connect(&mqtt.Connect{ProtocolLevel: v311, ClientID: []byte("trickle"), CleanStart: true, KeepAlive: 1})
+	start := time.Now()
+	c.Write([]byte{0x30, 0xFF, 0x7F}) // PUBLISH announcing 16383 bytes
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(300 * time.Millisecond):
+				if _, err := c.Conn.Write([]byte{'x'}); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	c.ExpectClosed(5 * time.Second) // the broker's FIN (it drains input a while after)
+	if d := time.Since(start); d > 2500*time.Millisecond {
+		t.Fatalf("closed after %v, want within 1.5 x keep alive (1.5 s) plus slack", d)
+	}
+}
