@@ -12,6 +12,7 @@ const (
 type outEntry struct {
 	pid   uint16
 	state byte
+	tick  uint64 // inflightOut.tick when pid was assigned
 	d     delivery
 }
 
@@ -19,13 +20,26 @@ type outEntry struct {
 // sent (or to resend) and not yet acknowledged, in send order, at most
 // receiveMax of them. Its packet identifiers are a space of their own,
 // separate from the client's (qos2In) [MQTT-2.2.1-3]. A slice in send order
-// keeps resending on reconnect in the original order [MQTT-4.4.0-1] and costs
-// a short linear search per acknowledgement (the window is small). Owner loop
-// only.
+// keeps resending on reconnect in the original order [MQTT-4.4.0-1].
+//
+// Acknowledgements mostly arrive in send order, so the table is a window
+// (entries) sliding over a backing array (buf): removing the oldest entry
+// moves the window's start and copies nothing, a search for an identifier
+// starts at the oldest, and the array is compacted or grown only when the
+// window reaches its end (amortised O(1), no allocation in steady state).
+// With a window of 1,000 messages the former copy-down on every PUBACK was a
+// quarter of the broker's CPU time in a QoS 1 fan-in (perf record).
+// Owner loop only.
 type inflightOut struct {
+	// entries is the live window, oldest first: buf[head:head+len(entries)].
+	// Code outside this file may read it and may replace it by a filtered
+	// prefix of itself (entries[:0] plus appends); reset empties it.
 	entries    []outEntry
+	buf        []outEntry
+	head       int
 	receiveMax int           // min(client Receive Maximum, Options.MaxInflight)
 	nextPID    uint16        // last identifier handed out
+	tick       uint64        // how many times nextPID advanced
 	m          *metrics.Loop // the owner loop's counters (Inflight gauge); may be nil
 }
 
@@ -40,19 +54,55 @@ func (f *inflightOut) add(d delivery) uint16 {
 	}
 	for {
 		f.nextPID++
+		f.tick++
 		if f.nextPID == 0 { // [MQTT-2.2.1-3] packet identifier 0 is invalid
 			f.nextPID = 1
 		}
-		if f.find(f.nextPID) < 0 {
+		if !f.inUse(f.nextPID) {
 			break
 		}
 	}
-	f.entries = append(f.entries, outEntry{pid: f.nextPID, d: d})
+	if len(f.entries) == cap(f.entries) {
+		f.grow()
+	}
+	f.entries = append(f.entries, outEntry{pid: f.nextPID, tick: f.tick, d: d})
 	f.m.InflightAdd(1)
 	return f.nextPID
 }
 
-// find returns the index of pid's entry, or -1.
+// inUse reports whether pid, just taken from nextPID, belongs to a live
+// entry. Identifiers handed out within 65,535 consecutive ticks are all
+// different, and every live entry got its identifier no earlier than the
+// oldest one's tick: unless that is 65,535 ticks ago, pid is free without a
+// search.
+func (f *inflightOut) inUse(pid uint16) bool {
+	if len(f.entries) == 0 || f.tick-f.entries[0].tick < 65535 {
+		return false
+	}
+	return f.find(pid) >= 0
+}
+
+// grow makes room for one more entry at the end of the window: by moving the
+// window to the start of buf when at least half of buf is free in front of
+// it, else by doubling buf.
+func (f *inflightOut) grow() {
+	n := len(f.entries)
+	if f.head > 0 && f.head >= n {
+		copy(f.buf, f.entries)
+		clear(f.buf[n : f.head+n])
+		f.head = 0
+		f.entries = f.buf[:n]
+		return
+	}
+	nb := make([]outEntry, max(2*n, 8))
+	copy(nb, f.entries)
+	clear(f.entries) // the old array may live on in a caller's copy; drop its references
+	f.buf, f.head = nb, 0
+	f.entries = nb[:n]
+}
+
+// find returns the index in entries of pid's entry, or -1. The search starts
+// at the oldest, where acknowledgements usually land.
 func (f *inflightOut) find(pid uint16) int {
 	for i := range f.entries {
 		if f.entries[i].pid == pid {
@@ -63,17 +113,37 @@ func (f *inflightOut) find(pid uint16) int {
 }
 
 // remove drops pid's entry, freeing the identifier for reuse
-// [MQTT-4.3.3-13], and reports whether it existed.
+// [MQTT-4.3.3-13], and reports whether it existed. The order of the others
+// is kept.
 func (f *inflightOut) remove(pid uint16) bool {
 	i := f.find(pid)
 	if i < 0 {
 		return false
 	}
-	copy(f.entries[i:], f.entries[i+1:])
-	f.entries[len(f.entries)-1] = outEntry{}
-	f.entries = f.entries[:len(f.entries)-1]
+	e := f.entries
+	if i < len(e)-1-i {
+		// Nearer the start: shift the older ones up by one, move the start.
+		copy(e[1:i+1], e[:i])
+		e[0] = outEntry{}
+		f.entries = e[1:]
+		f.head++
+	} else {
+		copy(e[i:], e[i+1:])
+		e[len(e)-1] = outEntry{}
+		f.entries = e[:len(e)-1]
+	}
+	if len(f.entries) == 0 && f.buf != nil {
+		f.head = 0
+		f.entries = f.buf[:0]
+	}
 	f.m.InflightAdd(-1)
 	return true
+}
+
+// reset empties the table (the session ended), dropping every reference.
+func (f *inflightOut) reset() {
+	clear(f.entries)
+	f.entries, f.buf, f.head = nil, nil, 0
 }
 
 // pubrec moves a QoS 2 entry to awaitingPubcomp and drops its message

@@ -159,3 +159,68 @@ func TestMsgCopiesOnce(t *testing.T) {
 		t.Fatal("absent property became present")
 	}
 }
+
+// TestInflightSlidingWindow drives the table the way acknowledgements do,
+// mostly oldest first with some out of order, across many wraps of the
+// identifier space and one entry stuck for a whole wrap: order is kept, no
+// identifier is handed out twice while in use, and steady state allocates
+// nothing.
+func TestInflightSlidingWindow(t *testing.T) {
+	f := inflightOut{receiveMax: 64}
+	m := testMsg(1)
+	var live []uint16 // model: pids in send order
+	stuck := f.add(delivery{m: m, qos: 1})
+	live = append(live, stuck)
+	check := func() {
+		t.Helper()
+		if len(f.entries) != len(live) {
+			t.Fatalf("len %d, model %d", len(f.entries), len(live))
+		}
+		for i := range live {
+			if f.entries[i].pid != live[i] {
+				t.Fatalf("entry %d: pid %d, model %d", i, f.entries[i].pid, live[i])
+			}
+		}
+	}
+	for round := 0; round < 3*65536/32; round++ {
+		for len(live) < 40 {
+			pid := f.add(delivery{m: m, qos: 1})
+			if pid == 0 {
+				t.Fatal("add refused inside the window")
+			}
+			for _, p := range live {
+				if p == pid {
+					t.Fatalf("pid %d handed out while in use", pid)
+				}
+			}
+			live = append(live, pid)
+		}
+		// Acknowledge: the oldest after the stuck one, then one from the
+		// middle, then the newest.
+		for _, pick := range []func() int{func() int { return 1 }, func() int { return len(live) / 2 }, func() int { return len(live) - 1 }} {
+			i := pick()
+			if !f.remove(live[i]) {
+				t.Fatalf("remove %d failed", live[i])
+			}
+			live = append(live[:i], live[i+1:]...)
+		}
+		for len(live) > 10 {
+			if !f.remove(live[1]) {
+				t.Fatal("remove oldest failed")
+			}
+			live = append(live[:1], live[2:]...)
+		}
+		check()
+	}
+	if live[0] != stuck {
+		t.Fatal("stuck entry lost")
+	}
+	allocs := testing.AllocsPerRun(1000, func() {
+		pid := f.add(delivery{m: m, qos: 1})
+		f.remove(f.entries[1].pid)
+		_ = pid
+	})
+	if allocs != 0 {
+		t.Fatalf("add+remove allocates %.2f times", allocs)
+	}
+}

@@ -149,7 +149,7 @@ func (ls *loopState) endSession(s *session) {
 	ls.redistributeShared(s)
 	s.queue.clear()
 	ls.m.InflightAdd(-len(s.inflight.entries))
-	s.inflight.entries = nil
+	s.inflight.reset()
 	s.qos2In.pids = nil
 	if ls.sessions[s.clientID] == s {
 		delete(ls.sessions, s.clientID)
