@@ -101,11 +101,38 @@ func (f *inflightOut) grow() {
 	f.entries = nb[:n]
 }
 
-// find returns the index in entries of pid's entry, or -1. The search starts
-// at the oldest, where acknowledgements usually land.
+// find returns the index in entries of pid's entry, or -1. Entries are in
+// tick order and identifiers follow ticks, so pid's entry, if live, is the
+// one whose tick is the oldest's plus pid's distance from the oldest's
+// identifier: a binary search finds it. When that guess misses (an
+// identifier not in flight, or a table spanning a whole wrap) a linear search
+// decides.
 func (f *inflightOut) find(pid uint16) int {
-	for i := range f.entries {
-		if f.entries[i].pid == pid {
+	e := f.entries
+	if len(e) == 0 {
+		return -1
+	}
+	if e[0].pid == pid {
+		return 0
+	}
+	d := (int(pid) - int(e[0].pid) + 65535) % 65535 // steps from the oldest's identifier
+	want := e[0].tick + uint64(d)
+	// Ticks strictly increase, so e[i].tick >= e[0].tick+i: the entry is at
+	// an index no greater than d.
+	lo, hi := 1, min(len(e), d+1)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if e[mid].tick < want {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if lo < len(e) && e[lo].pid == pid {
+		return lo
+	}
+	for i := range e {
+		if e[i].pid == pid {
 			return i
 		}
 	}
