@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sol-broker/sol/internal/testcerts"
 )
 
 // buildSol compiles the sol binary once for the process tests.
@@ -252,4 +256,66 @@ func TestDetach(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatal("pid file still there after SIGTERM")
+}
+
+// TestSighupSwapsCertificate: a TLS listener's certificate replaced on disk is
+// served to new clients after SIGHUP, while a client connected before keeps
+// its session.
+func TestSighupSwapsCertificate(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcerts.New(t)
+	cert, key := ca.Issue(t, dir, "server", 100, true)
+	conf := "[[listener]]\naddress = \"127.0.0.1:0\"\ncert_file = \"" + cert + "\"\nkey_file = \"" + key + "\"\n"
+	cmd, log, addr := startSol(t, conf)
+	dialTLS := func() (*tls.Conn, int64) {
+		c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, c.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
+	}
+	mqttPing := func(c *tls.Conn, connect bool) {
+		t.Helper()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		want := []byte{0xD0, 0}
+		out := []byte{0xC0, 0}
+		if connect {
+			out = []byte{0x10, 13, 0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0, 30, 0, 1, 'k'}
+			want = []byte{0x20, 2, 0, 0}
+		}
+		if _, err := c.Write(out); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("got %x, %v; want %x", got, err, want)
+		}
+	}
+	old, serial := dialTLS()
+	defer old.Close()
+	if serial != 100 {
+		t.Fatalf("serial %d, want 100", serial)
+	}
+	mqttPing(old, true)
+
+	c2, k2 := ca.Issue(t, dir, "server-next", 200, true)
+	for src, dst := range map[string]string{c2: cert, k2: key} {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	log.waitFor(t, regexp.MustCompile(`reloaded on SIGHUP.*certificate`))
+	fresh, serial := dialTLS()
+	defer fresh.Close()
+	if serial != 200 {
+		t.Fatalf("after SIGHUP serial %d, want 200", serial)
+	}
+	mqttPing(old, false) // the client from before the reload is still served
 }
