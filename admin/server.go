@@ -173,26 +173,29 @@ func (s *Server) clients(w http.ResponseWriter, r *http.Request) {
 	if !allow(w, r, http.MethodGet) {
 		return
 	}
+	servePage(s, w, r, "clients", s.b.Clients)
+}
+
+// servePage answers a paged list: it reads ?offset= and ?limit=, asks fetch
+// within RequestTimeout, and writes {"total","offset","limit",key: [...]},
+// with an empty list rather than null.
+func servePage[T any](s *Server, w http.ResponseWriter, r *http.Request, key string,
+	fetch func(ctx context.Context, offset, limit int) ([]T, int, error)) {
 	offset, limit, ok := paging(w, r)
 	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), RequestTimeout)
 	defer cancel()
-	list, total, err := s.b.Clients(ctx, offset, limit)
+	list, total, err := fetch(ctx, offset, limit)
 	if err != nil {
 		s.brokerError(w, r, err)
 		return
 	}
 	if list == nil {
-		list = []ClientInfo{}
+		list = []T{}
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Total   int          `json:"total"`
-		Offset  int          `json:"offset"`
-		Limit   int          `json:"limit"`
-		Clients []ClientInfo `json:"clients"`
-	}{total, offset, limit, list})
+	writeJSON(w, http.StatusOK, map[string]any{"total": total, "offset": offset, "limit": limit, key: list})
 }
 
 func (s *Server) client(w http.ResponseWriter, r *http.Request) {
@@ -227,26 +230,10 @@ func (s *Server) subscriptions(w http.ResponseWriter, r *http.Request) {
 	if !allow(w, r, http.MethodGet) {
 		return
 	}
-	offset, limit, ok := paging(w, r)
-	if !ok {
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), RequestTimeout)
-	defer cancel()
-	list, total, err := s.b.Subscriptions(ctx, r.URL.Query().Get("client"), offset, limit)
-	if err != nil {
-		s.brokerError(w, r, err)
-		return
-	}
-	if list == nil {
-		list = []SubscriptionInfo{}
-	}
-	writeJSON(w, http.StatusOK, struct {
-		Total         int                `json:"total"`
-		Offset        int                `json:"offset"`
-		Limit         int                `json:"limit"`
-		Subscriptions []SubscriptionInfo `json:"subscriptions"`
-	}{total, offset, limit, list})
+	client := r.URL.Query().Get("client")
+	servePage(s, w, r, "subscriptions", func(ctx context.Context, offset, limit int) ([]SubscriptionInfo, int, error) {
+		return s.b.Subscriptions(ctx, client, offset, limit)
+	})
 }
 
 func (s *Server) retained(w http.ResponseWriter, r *http.Request) {
@@ -255,9 +242,9 @@ func (s *Server) retained(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	topic := q.Get("topic")
-	ctx, cancel := context.WithTimeout(r.Context(), RequestTimeout)
-	defer cancel()
 	if r.Method == http.MethodDelete {
+		ctx, cancel := context.WithTimeout(r.Context(), RequestTimeout)
+		defer cancel()
 		if !q.Has("topic") {
 			writeError(w, http.StatusBadRequest, "DELETE needs ?topic=")
 			return
@@ -281,24 +268,9 @@ func (s *Server) retained(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "topic filter: "+err.Error())
 		return
 	}
-	offset, limit, ok := paging(w, r)
-	if !ok {
-		return
-	}
-	list, total, err := s.b.Retained(ctx, topic, offset, limit)
-	if err != nil {
-		s.brokerError(w, r, err)
-		return
-	}
-	if list == nil {
-		list = []RetainedInfo{}
-	}
-	writeJSON(w, http.StatusOK, struct {
-		Total    int            `json:"total"`
-		Offset   int            `json:"offset"`
-		Limit    int            `json:"limit"`
-		Retained []RetainedInfo `json:"retained"`
-	}{total, offset, limit, list})
+	servePage(s, w, r, "retained", func(ctx context.Context, offset, limit int) ([]RetainedInfo, int, error) {
+		return s.b.Retained(ctx, topic, offset, limit)
+	})
 }
 
 // paging reads ?offset= and ?limit=, answering 400 and returning ok false
