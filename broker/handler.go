@@ -154,6 +154,7 @@ func (h *handler) Mail(l *loop.Loop, m any) {
 	case *batch:
 		for i := range m.ds {
 			ls.deliver(&m.ds[i])
+			m.ds[i].m.release() // the batch's; queue or inflight took their own
 		}
 		clear(m.ds)
 		m.ds = m.ds[:0]
@@ -198,6 +199,7 @@ func (ls *loopState) enqueueRemote(d *delivery) {
 		ls.batches[to] = bt
 		ls.dirty = append(ls.dirty, to)
 	}
+	d.m.ref()
 	bt.ds = append(bt.ds, *d)
 	if len(bt.ds) >= maxBatch {
 		ls.batches[to] = nil // still listed in dirty; flushBatches skips it

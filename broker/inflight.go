@@ -46,8 +46,9 @@ type inflightOut struct {
 // full reports whether the window is used up.
 func (f *inflightOut) full() bool { return len(f.entries) >= f.receiveMax }
 
-// add assigns a free packet identifier to d and records it. It returns 0 when
-// the window is full (the caller queues d instead).
+// add assigns a free packet identifier to d and records it, taking a
+// reference to d.m. It returns 0 when the window is full (the caller queues d
+// instead).
 func (f *inflightOut) add(d delivery) uint16 {
 	if f.full() || len(f.entries) >= 65535 {
 		return 0
@@ -65,6 +66,7 @@ func (f *inflightOut) add(d delivery) uint16 {
 	if len(f.entries) == cap(f.entries) {
 		f.grow()
 	}
+	d.m.ref()
 	f.entries = append(f.entries, outEntry{pid: f.nextPID, tick: f.tick, d: d})
 	f.m.InflightAdd(1)
 	return f.nextPID
@@ -140,14 +142,15 @@ func (f *inflightOut) find(pid uint16) int {
 }
 
 // remove drops pid's entry, freeing the identifier for reuse
-// [MQTT-4.3.3-13], and reports whether it existed. The order of the others
-// is kept.
+// [MQTT-4.3.3-13] and releasing its message, and reports whether it existed.
+// The order of the others is kept.
 func (f *inflightOut) remove(pid uint16) bool {
 	i := f.find(pid)
 	if i < 0 {
 		return false
 	}
 	e := f.entries
+	e[i].d.m.release()
 	if i < len(e)-1-i {
 		// Nearer the start: shift the older ones up by one, move the start.
 		copy(e[1:i+1], e[:i])
@@ -167,8 +170,11 @@ func (f *inflightOut) remove(pid uint16) bool {
 	return true
 }
 
-// reset empties the table (the session ended), dropping every reference.
+// reset empties the table (the session ended), releasing every message.
 func (f *inflightOut) reset() {
+	for i := range f.entries {
+		f.entries[i].d.m.release()
+	}
 	clear(f.entries)
 	f.entries, f.buf, f.head = nil, nil, 0
 }

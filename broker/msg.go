@@ -1,15 +1,35 @@
 package broker
 
-import "time"
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
 
 // Msg is one published application message, copied once out of the
 // publisher's read buffer and then shared, immutable, by every delivery,
 // queue entry, inflight entry and the retained store. Any goroutine may read
 // it; nobody writes it after newMsg returns.
+//
+// A Msg from newPooledMsg (a client's PUBLISH that is not retained) is
+// recycled: it counts references, and every holder that keeps it beyond the
+// publishing call (a session queue entry, an inflight entry, a cross-loop
+// batch entry) takes one with ref and gives it back with release; the
+// publisher's own reference is released when routing is done. At zero the
+// Msg and its buffer go back to a pool for the next PUBLISH of that size
+// class, so the steady state of a PUBLISH allocates nothing. Other messages
+// (retained, wills, $SYS) are garbage-collected and ref/release do nothing
+// for them: the retained store, the admin API and SUBSCRIBE read them
+// without holding a reference. Building with -tags soldebug poisons a freed
+// buffer, never reuses it, and panics on a negative count or on use after
+// free (checkLive).
 type Msg struct {
 	// buf holds topic, payload and the copied properties back to back; the
 	// slices below point into it.
 	buf []byte
+
+	pooled bool         // from newPooledMsg: counted and recycled
+	refs   atomic.Int32 // references held, pooled messages only
 
 	Topic   []byte
 	Payload []byte
@@ -45,6 +65,51 @@ type msgFields struct {
 func newMsg(f *msgFields) *Msg {
 	n := len(f.topic) + len(f.payload) + len(f.contentType) + len(f.responseTopic) + len(f.correlation) + len(f.ups)
 	m := &Msg{buf: make([]byte, 0, n)}
+	m.fill(f)
+	return m
+}
+
+// msgClasses are the buffer capacities pooled Msgs come in; bigger messages
+// are allocated each time (and still counted, then left to the GC).
+var msgClasses = [...]int{64, 128, 256, 512, 1 << 10, 2 << 10, 4 << 10, 8 << 10, 16 << 10, 32 << 10, 64 << 10}
+
+// msgPools holds free pooled Msgs, one pool per size class. A sync.Pool
+// because a Msg is often released on another loop than the one that took it.
+var msgPools [len(msgClasses)]sync.Pool
+
+// msgClass returns the index of the smallest class holding n bytes, or -1.
+func msgClass(n int) int {
+	for i, c := range msgClasses {
+		if n <= c {
+			return i
+		}
+	}
+	return -1
+}
+
+// newPooledMsg is newMsg for a recycled, reference-counted Msg holding one
+// reference, the caller's (see Msg). Loop goroutine.
+func newPooledMsg(f *msgFields) *Msg {
+	n := len(f.topic) + len(f.payload) + len(f.contentType) + len(f.responseTopic) + len(f.correlation) + len(f.ups)
+	var m *Msg
+	k := msgClass(n)
+	if k >= 0 {
+		if v, ok := msgPools[k].Get().(*Msg); ok {
+			m = v
+		} else {
+			m = &Msg{buf: make([]byte, 0, msgClasses[k])}
+		}
+	} else {
+		m = &Msg{buf: make([]byte, 0, n)}
+	}
+	m.fill(f)
+	m.pooled = true
+	m.refs.Store(1)
+	return m
+}
+
+// fill copies f into m, whose buf is empty and large enough.
+func (m *Msg) fill(f *msgFields) {
 	m.Topic = m.take(f.topic)
 	m.Payload = m.take(f.payload)
 	m.ContentType = m.take(f.contentType)
@@ -54,7 +119,64 @@ func newMsg(f *msgFields) *Msg {
 	m.QoS, m.Retain = f.qos, f.retain
 	m.PayloadFormat, m.HasPayloadFormat = f.payloadFormat, f.hasPayloadFormat
 	m.Expiry = f.expiry
-	return m
+}
+
+// ref takes one more reference to a pooled m. Any goroutine.
+func (m *Msg) ref() {
+	if m.pooled {
+		if m.refs.Add(1) <= 1 {
+			m.refs.Add(-1)
+			msgRefPanic(m, "ref of a freed message")
+		}
+	}
+}
+
+// release gives back one reference to a pooled m; the last one recycles it.
+// The caller must not touch m afterwards. Any goroutine.
+func (m *Msg) release() {
+	if !m.pooled {
+		return
+	}
+	n := m.refs.Add(-1)
+	if n > 0 {
+		return
+	}
+	if n < 0 {
+		msgRefPanic(m, "negative reference count")
+		return
+	}
+	k := msgClass(cap(m.buf))
+	if k < 0 || msgClasses[k] != cap(m.buf) {
+		return // one-off size: the GC takes it
+	}
+	if msgDebug {
+		poison(m)
+		return
+	}
+	m.buf = m.buf[:0]
+	m.Topic, m.Payload, m.ContentType, m.ResponseTopic, m.CorrelationData, m.UserProperties = nil, nil, nil, nil, nil, nil
+	m.Expiry = time.Time{}
+	msgPools[k].Put(m)
+}
+
+// checkLive panics, in a soldebug build, if m was freed. It is called where
+// a message's bytes are encoded.
+func (m *Msg) checkLive() {
+	if msgDebug && m.pooled && m.refs.Load() <= 0 {
+		msgRefPanic(m, "use of a freed message")
+	}
+}
+
+// withExpiry returns a garbage-collected copy of m, sharing its bytes, with
+// Expiry set to t. m must not be pooled (its bytes would be recycled).
+func (m *Msg) withExpiry(t time.Time) *Msg {
+	return &Msg{
+		buf: m.buf, Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain,
+		PayloadFormat: m.PayloadFormat, HasPayloadFormat: m.HasPayloadFormat,
+		ContentType: m.ContentType, ResponseTopic: m.ResponseTopic,
+		CorrelationData: m.CorrelationData, UserProperties: m.UserProperties,
+		Expiry: t,
+	}
 }
 
 // take appends b to m.buf and returns the copy; nil stays nil so that absent

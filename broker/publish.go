@@ -88,6 +88,7 @@ func (cs *conn) onPublish(pkt []byte) error {
 		m := ls.copyPublish(p)
 		dropsBefore := ls.queueDrops
 		n := ls.publishFrom(m, cs.s)
+		m.release() // the holders took their own references
 		switch {
 		case cs.version != mqtt.Version5:
 		case n == 0:
@@ -166,7 +167,10 @@ func (ls *loopState) copyPublish(p *mqtt.Publish) *Msg {
 			f.expiry = ls.now().Add(time.Duration(pr.MessageExpiry) * time.Second)
 		}
 	}
-	return newMsg(&f)
+	if p.Retain && !ls.b.opts.DisableRetain {
+		return newMsg(&f) // the retained store keeps it without counting
+	}
+	return newPooledMsg(&f)
 }
 
 // publish routes m: retained store, then one delivery per matching session
@@ -310,9 +314,11 @@ func (ls *loopState) drain(s *session) {
 		dd, _ := s.queue.pop()
 		if dd.m.expired(now) { // [MQTT-3.3.2-5]
 			ls.m.Drop(metrics.DropExpired)
+			dd.m.release()
 			continue
 		}
-		ls.send(cs, &dd, 0, false)
+		ls.send(cs, &dd, 0, false) // inflight takes its own reference
+		dd.m.release()
 	}
 }
 
@@ -342,6 +348,7 @@ func (ls *loopState) resend(s *session) {
 // dropped because it exceeds the client's Maximum Packet Size
 // [MQTT-3.1.2-24].
 func (ls *loopState) send(cs *conn, d *delivery, pid uint16, dup bool) bool {
+	d.m.checkLive()
 	p := &ls.out
 	p.Dup = dup
 	p.QoS = d.qos
@@ -455,6 +462,7 @@ func (ls *loopState) redistributeShared(s *session) {
 	keep := s.inflight.entries[:0]
 	for _, e := range s.inflight.entries {
 		if e.d.shared != "" && e.d.qos == 1 && ls.redeliver(s, &e.d) {
+			e.d.m.release() // the new holder took its own
 			continue
 		}
 		keep = append(keep, e)
@@ -468,10 +476,10 @@ func (ls *loopState) redistributeShared(s *session) {
 	n := s.queue.len()
 	for i := 0; i < n; i++ {
 		d, _ := s.queue.pop()
-		if d.shared != "" && (d.qos == 0 || ls.redeliver(s, &d)) {
-			continue
+		if !(d.shared != "" && (d.qos == 0 || ls.redeliver(s, &d))) {
+			s.queue.push(d)
 		}
-		s.queue.push(d)
+		d.m.release() // pop's reference; push and redeliver took their own
 	}
 }
 

@@ -87,8 +87,9 @@ func (q *sessionQueue) full(n int) bool {
 	return q.maxBytes > 0 && q.bytes+int64(n) > q.maxBytes && q.len() > 0
 }
 
-// push appends d, applying the drop policy. It reports whether d was queued;
-// false means d itself was dropped (and counted).
+// push appends d, applying the drop policy, and takes a reference to d.m when
+// queued. It reports whether d was queued; false means d itself was dropped
+// (and counted).
 func (q *sessionQueue) push(d delivery) bool {
 	n := d.m.size()
 	for q.full(n) {
@@ -97,13 +98,15 @@ func (q *sessionQueue) push(d delivery) bool {
 			return false
 		}
 	}
+	d.m.ref()
 	q.items = append(q.items, d)
 	q.account(1, int64(n))
 	return true
 }
 
 // pushFront puts d back at the head (an inflight message being requeued),
-// ignoring the bounds: it was admitted once already.
+// ignoring the bounds: it was admitted once already. The queue takes over the
+// caller's reference to d.m.
 func (q *sessionQueue) pushFront(d delivery) {
 	if q.head > 0 {
 		q.head--
@@ -122,6 +125,7 @@ func (q *sessionQueue) evictQoS0() bool {
 	for i := q.head; i < len(q.items); i++ {
 		if q.items[i].qos == 0 {
 			q.account(-1, -int64(q.items[i].m.size()))
+			q.items[i].m.release()
 			copy(q.items[i:], q.items[i+1:])
 			q.items[len(q.items)-1] = delivery{}
 			q.items = q.items[:len(q.items)-1]
@@ -141,7 +145,8 @@ func (q *sessionQueue) peek() (d *delivery, ok bool) {
 	return &q.items[q.head], true
 }
 
-// pop removes and returns the oldest delivery.
+// pop removes and returns the oldest delivery, with the queue's reference to
+// its Msg: the caller releases it (or hands it on).
 func (q *sessionQueue) pop() (delivery, bool) {
 	if q.head == len(q.items) {
 		return delivery{}, false
@@ -160,9 +165,13 @@ func (q *sessionQueue) pop() (delivery, bool) {
 	return d, true
 }
 
-// clear empties the queue, keeping the drop count.
+// clear empties the queue, keeping the drop count and releasing every
+// message.
 func (q *sessionQueue) clear() {
 	q.account(-q.len(), -q.bytes)
+	for i := q.head; i < len(q.items); i++ {
+		q.items[i].m.release()
+	}
 	clear(q.items)
 	q.items, q.head = q.items[:0], 0
 }

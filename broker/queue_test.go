@@ -224,3 +224,39 @@ func TestInflightSlidingWindow(t *testing.T) {
 		t.Fatalf("add+remove allocates %.2f times", allocs)
 	}
 }
+
+// TestPooledMsgReferences follows one pooled message through its holders: a
+// queue entry, an inflight entry and the publisher's own reference; it is
+// recycled only when the last is given back.
+func TestPooledMsgReferences(t *testing.T) {
+	m := newPooledMsg(&msgFields{topic: []byte("a/b"), payload: []byte("x"), qos: 1})
+	var q sessionQueue
+	var f inflightOut
+	f.receiveMax = 10
+	q.push(delivery{m: m, qos: 1})
+	pid := f.add(delivery{m: m, qos: 1})
+	if got := m.refs.Load(); got != 3 {
+		t.Fatalf("refs %d after queue and inflight, want 3", got)
+	}
+	m.release() // the publisher's
+	d, _ := q.pop()
+	d.m.release()
+	if got := m.refs.Load(); got != 1 {
+		t.Fatalf("refs %d with only inflight holding it, want 1", got)
+	}
+	if string(m.Payload) != "x" {
+		t.Fatal("payload changed while referenced")
+	}
+	f.remove(pid)
+	if got := m.refs.Load(); got != 0 {
+		t.Fatalf("refs %d after the last release, want 0", got)
+	}
+	// Non-pooled messages (retained, wills, $SYS) are not counted.
+	g := newMsg(&msgFields{topic: []byte("a/b")})
+	g.ref()
+	g.release()
+	g.release()
+	if g.refs.Load() != 0 {
+		t.Fatal("a garbage-collected message was counted")
+	}
+}

@@ -52,9 +52,7 @@ func (ls *loopState) publishWill(w *will) {
 	}
 	m := w.m
 	if w.hasExpiry {
-		c := *m
-		c.Expiry = ls.now().Add(time.Duration(w.expiry) * time.Second)
-		m = &c
+		m = m.withExpiry(ls.now().Add(time.Duration(w.expiry) * time.Second))
 	}
 	ls.publish(m)
 }
