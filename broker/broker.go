@@ -42,7 +42,6 @@ type Broker struct {
 	stopping atomic.Bool       // Shutdown has begun: no wills, no new CONNECTs
 	reg      *metrics.Registry // per-loop counters; nil when Options.DisableMetrics
 
-	queuedBytes  atomic.Int64 // bytes in every session queue, for MaxMemory
 	sessionCount atomic.Int64 // live sessions, connected or not
 	connected    atomic.Int64 // sessions with a connection
 	sharedSubs   atomic.Int64 // $share subscriptions, for metrics
@@ -249,6 +248,16 @@ type Stats struct {
 	RefusedConnections uint64
 }
 
+// queuedBytes is the size of every message in a session queue, summed over
+// the loops' counters. Any goroutine.
+func (b *Broker) queuedBytes() int64 {
+	var n int64
+	for _, ls := range b.loops {
+		n += ls.queuedBytes.Load()
+	}
+	return n
+}
+
 // Stats returns a snapshot of the counters. Any goroutine; it does not
 // allocate or block on the loops. The counters come from the per-loop
 // metrics (summed here) and read zero when Options.DisableMetrics is set.
@@ -257,7 +266,7 @@ func (b *Broker) Stats() Stats {
 		Sockets:     b.conns.Load(),
 		Connected:   b.connected.Load(),
 		Sessions:    b.sessionCount.Load(),
-		QueuedBytes: b.queuedBytes.Load(),
+		QueuedBytes: b.queuedBytes(),
 	}
 	for i := range b.loops {
 		m := b.reg.Loop(i)

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/sol-broker/sol/loop"
@@ -37,6 +38,15 @@ type loopState struct {
 	seen    map[*session]int // session -> index in pending, for merging
 	avail   func(*session) bool
 	exclude *session // a session avail must refuse (shared redelivery)
+
+	// queuedBytes is the size of the messages in this loop's session
+	// queues: written by this loop only, so the atomic Add on every queue
+	// push and pop stays in this loop's cache (one broker-wide counter
+	// bounced its cache line between loops); Broker.queuedBytes sums them
+	// for Options.MaxMemory and Stats. Padded off its neighbours.
+	_           [64]byte
+	queuedBytes atomic.Int64
+	_           [56]byte
 
 	// queueDrops counts deliveries this loop's session queues refused, so
 	// that onPublish can tell whether a publish reached anybody.

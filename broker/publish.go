@@ -65,7 +65,7 @@ func (cs *conn) onPublish(pkt []byte) error {
 	// Mosquitto allows); the packet-identifier space bounds qos2In at 65535.
 
 	rc := mqtt.Success
-	if max := o.MaxMemory; max > 0 && ls.b.queuedBytes.Load()+ls.b.retained.Bytes() > max {
+	if max := o.MaxMemory; max > 0 && ls.b.queuedBytes()+ls.b.retained.Bytes() > max {
 		// Over the memory bound: QoS 0 is dropped, QoS 1/2 refused with
 		// Quota exceeded (3.1.1 cannot be told: acknowledged and dropped).
 		ls.m.Drop(metrics.DropMemory)
@@ -458,7 +458,15 @@ func (cs *conn) applyAliasOut(p *mqtt.Publish) uint16 {
 // message already sent stays: its delivery must be completed to that client
 // when it reconnects, and never sent to another [MQTT-4.8.2-4] [MQTT-4.8.2-5];
 // QoS 2 messages still queued (never sent) may move.
+//
+// Without any shared subscription in the broker there is no member to move a
+// message to, and the walk over the whole queue on every disconnect is
+// skipped (QoS 0 copies from a group left meanwhile then stay queued, which
+// is all at-most-once asks).
 func (ls *loopState) redistributeShared(s *session) {
+	if ls.b.sharedSubs.Load() == 0 {
+		return
+	}
 	keep := s.inflight.entries[:0]
 	for _, e := range s.inflight.entries {
 		if e.d.shared != "" && e.d.qos == 1 && ls.redeliver(s, &e.d) {

@@ -47,7 +47,7 @@ func (ls *loopState) newSession(id string) *session {
 		clientID: id,
 		owner:    ls.idx,
 		subs:     make(map[string]trie.SubOptions),
-		queue:    sessionQueue{maxMsgs: o.MaxQueuedMessages, maxBytes: o.MaxQueuedBytes, mem: &ls.b.queuedBytes, m: ls.m},
+		queue:    sessionQueue{maxMsgs: o.MaxQueuedMessages, maxBytes: o.MaxQueuedBytes, mem: &ls.queuedBytes, m: ls.m},
 		inflight: inflightOut{receiveMax: o.MaxInflight, m: ls.m},
 	}
 }
