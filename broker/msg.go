@@ -69,9 +69,12 @@ func newMsg(f *msgFields) *Msg {
 	return m
 }
 
-// msgClasses are the buffer capacities pooled Msgs come in; bigger messages
-// are allocated each time (and still counted, then left to the GC).
-var msgClasses = [...]int{64, 128, 256, 512, 1 << 10, 2 << 10, 4 << 10, 8 << 10, 16 << 10, 32 << 10, 64 << 10}
+// msgClasses are the buffer capacities pooled Msgs come in, up to twice the
+// default maximum packet size; bigger messages are allocated each time (and
+// still counted, then left to the GC). A sync.Pool keeps only what is in use
+// at the peak between two GCs.
+var msgClasses = [...]int{64, 128, 256, 512, 1 << 10, 2 << 10, 4 << 10, 8 << 10, 16 << 10, 32 << 10, 64 << 10,
+	128 << 10, 256 << 10, 512 << 10, 1 << 20, 2 << 20}
 
 // msgPools holds free pooled Msgs, one pool per size class. A sync.Pool
 // because a Msg is often released on another loop than the one that took it.

@@ -581,3 +581,22 @@ func TestTruncatedAndMutatedFixtures(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendPublishHeader: header plus payload is byte for byte the whole
+// packet, for both versions, with and without properties and packet ID.
+func TestAppendPublishHeader(t *testing.T) {
+	for _, v := range []byte{Version311, Version5} {
+		for _, qos := range []byte{0, 1} {
+			p := &Publish{Topic: []byte("a/b"), QoS: qos, PacketID: 7, Payload: bytes.Repeat([]byte{'x'}, 300)}
+			if v == Version5 {
+				p.Props.ContentType = []byte("text/plain")
+				p.Props.Set(PropContentType)
+			}
+			whole := AppendPublish(nil, v, p)
+			split := append(AppendPublishHeader(nil, v, p), p.Payload...)
+			if !bytes.Equal(whole, split) {
+				t.Fatalf("v%d qos %d: header+payload %x, whole %x", v, qos, split, whole)
+			}
+		}
+	}
+}

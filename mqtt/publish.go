@@ -95,6 +95,15 @@ func PublishSize(version byte, p *Publish) int {
 // not accept (QoS above 2, a topic over 65535 bytes, a packet over
 // MaxPacketSize). It does not modify p.
 func AppendPublish(dst []byte, version byte, p *Publish) []byte {
+	return append(AppendPublishHeader(dst, version, p), p.Payload...)
+}
+
+// AppendPublishHeader appends everything of p's PUBLISH packet except the
+// payload, which the caller sends right after it: the remaining length
+// counts len(p.Payload). A writer with a large payload can then queue the
+// payload straight from where it is instead of copying it into the packet
+// first. It reads only len(p.Payload), and returns the extended dst.
+func AppendPublishHeader(dst []byte, version byte, p *Publish) []byte {
 	remaining, props := publishRemaining(version, p)
 	var flags byte
 	if p.Dup {
@@ -112,7 +121,7 @@ func AppendPublish(dst []byte, version byte, p *Publish) []byte {
 	if version >= Version5 {
 		dst = appendProperties(dst, PUBLISH, &p.Props, props)
 	}
-	return append(dst, p.Payload...)
+	return dst
 }
 
 // ValidPayloadFormat returns PayloadFormatInvalid (as an *Error) when p's
