@@ -98,6 +98,9 @@ if ! $GO build -o "$WORK/sol" . 2>"$WORK/sol-build.log"; then
 	head -5 "$WORK/sol-build.log" >&2
 fi
 
+# Mosquitto keeps its own default for set_tcp_nodelay (false: Nagle on), which
+# is what its users run and its faster setting for throughput here: measured
+# 134k against 97k msg/s with set_tcp_nodelay true in fan-in QoS 0.
 cat >"$WORK/mosquitto.conf" <<EOF
 listener $MOSQ_PORT 127.0.0.1
 allow_anonymous true
@@ -106,7 +109,6 @@ max_inflight_messages 1000
 max_queued_messages 1000000
 max_queued_bytes 0
 max_connections -1
-set_tcp_nodelay true
 sys_interval 0
 log_dest stderr
 log_type error
