@@ -87,8 +87,8 @@ func (ls *loopState) clientInfo(s *session) admin.ClientInfo {
 		CleanStart:      s.cleanStart,
 		SessionExpiry:   int64(s.expiry),
 		Subscriptions:   len(s.subs),
-		Queued:          s.queue.len(),
-		Inflight:        len(s.inflight.entries),
+		Queued:          s.view().queue.len(),
+		Inflight:        len(s.view().inflight.entries),
 	}
 	if cs := s.conn; cs != nil && cs.state == stateConnected {
 		ci.Connected = true
@@ -98,7 +98,7 @@ func (ls *loopState) clientInfo(s *session) admin.ClientInfo {
 		if cs.listener != nil {
 			ci.Listener = cs.listener.Address
 		}
-		ci.KeepAlive = int(cs.keepAlive / time.Second)
+		ci.KeepAlive = int(cs.keepAlive)
 	}
 	return ci
 }

@@ -167,11 +167,12 @@ func (b *Broker) Start() error {
 	if len(b.addrs) == 0 {
 		return errors.New("broker has no listener")
 	}
+	// Set before the loops run: they read it (keep alive, $SYS uptime).
+	b.startTime = time.Now()
 	if err := b.srv.Start(); err != nil {
 		return fmt.Errorf("starting event loops: %w", err)
 	}
 	b.started = true
-	b.startTime = time.Now()
 	b.loops[0].l.Post(&sysStart{})
 	b.log.Info("broker started", "loops", len(b.loops), "listeners", len(b.addrs))
 	return nil

@@ -22,31 +22,39 @@ type conn struct {
 	c        *loop.Conn
 	ls       *loopState
 	listener *ListenerOptions
-	state    int
-	version  byte
 	s        *session
-	admitted bool // holds one of Options.MaxConnections places (admit)
+	timer    *loop.Timer // connect timeout, then keep alive
+	will     *will
 
-	timer     *loop.Timer // connect timeout, then keep alive
-	keepAlive time.Duration
-	lastRead  time.Time
-
-	username   string
 	connectPkt []byte // CONNECT kept while the password is checked
 
-	will             *will
-	normalDisconnect bool // DISCONNECT 0x00 received: no will [MQTT-3.1.2-10]
-
 	// 5.0 limits the client announced.
+	aliasOut map[string]uint16
+	aliasIn  [][]byte // our Topic Alias Maximum, index alias-1
+
+	// lastRead is when the last whole packet arrived, as time since
+	// Broker.startTime (a monotonic reading shared by all loops, so it
+	// survives a migration), in 8 bytes where a time.Time takes 24.
+	lastRead      time.Duration
 	maxPacketOut  int    // client's Maximum Packet Size
+	sessionExpiry uint32 // as connected, for the DISCONNECT rule [MQTT-3.14.2-2]
+	keepAlive     uint16 // seconds, as connected
 	aliasMaxOut   uint16 // client's Topic Alias Maximum
-	aliasOut      map[string]uint16
 	aliasOutNext  uint16
-	aliasIn       [][]byte // our Topic Alias Maximum, index alias-1
-	problemInfo   bool     // Request Problem Information
-	bridge        bool     // a Mosquitto bridge (protocol level with the top bit set)
-	sessionExpiry uint32   // as connected, for the DISCONNECT rule [MQTT-3.14.2-2]
+
+	state            uint8
+	version          byte
+	admitted         bool // holds one of Options.MaxConnections places (admit)
+	normalDisconnect bool // DISCONNECT 0x00 received: no will [MQTT-3.1.2-10]
+	problemInfo      bool // Request Problem Information
+	bridge           bool // a Mosquitto bridge (protocol level with the top bit set)
 }
+
+// keepAliveDur is the keep alive the client asked for (0: none).
+func (cs *conn) keepAliveDur() time.Duration { return time.Duration(cs.keepAlive) * time.Second }
+
+// sinceStart is the loop's current time as time since Broker.startTime.
+func (ls *loopState) sinceStart() time.Duration { return ls.now().Sub(ls.b.startTime) }
 
 // data handles the whole packets in in; see handler.Data.
 func (cs *conn) data(in []byte) int {
@@ -72,7 +80,7 @@ func (cs *conn) data(in []byte) int {
 		}
 		// Keep alive counts whole control packets, not bytes: a peer that
 		// trickles a packet one byte at a time is still idle [MQTT-3.1.2-22].
-		cs.lastRead = cs.ls.now()
+		cs.lastRead = cs.ls.sinceStart()
 		if !cs.packet(in[consumed : consumed+n]) {
 			break // migrated or paused: the rest waits
 		}
@@ -253,8 +261,9 @@ func (cs *conn) timeout() {
 		cs.closeNow("connect timeout")
 		return
 	}
-	limit := cs.keepAlive + cs.keepAlive/2
-	idle := cs.ls.now().Sub(cs.lastRead)
+	ka := cs.keepAliveDur()
+	limit := ka + ka/2
+	idle := cs.ls.sinceStart() - cs.lastRead
 	if idle < limit {
 		cs.timer.Reset(limit - idle)
 		return

@@ -275,9 +275,8 @@ func (cs *conn) accept(p *mqtt.Connect) bool {
 	ls.m.SessionOnline(wasOffline)
 	cs.s = s
 	cs.will = w
-	cs.username = s.username
 	cs.sessionExpiry = expiry
-	cs.keepAlive = time.Duration(ka) * time.Second
+	cs.keepAlive = uint16(ka) // at most 65535: p.KeepAlive or a lower MaxKeepalive
 
 	// 5.0 limits of the client.
 	cs.maxPacketOut = o.MaxPacketSize
@@ -292,7 +291,10 @@ func (cs *conn) accept(p *mqtt.Connect) bool {
 		cs.aliasMaxOut = p.Props.TopicAliasMaximum
 		cs.problemInfo = !p.Props.Has(mqtt.PropRequestProblemInfo) || p.Props.RequestProblemInfo == 1
 	}
-	s.inflight.receiveMax = min(receiveMax, o.MaxInflight)
+	s.receiveMax = int32(min(receiveMax, o.MaxInflight))
+	if s.st != nil {
+		s.st.inflight.receiveMax = int(s.receiveMax)
+	}
 	cs.bridge = p.Bridge && v < mqtt.Version5
 
 	// CONNACK.
@@ -304,8 +306,8 @@ func (cs *conn) accept(p *mqtt.Connect) bool {
 	if cs.timer == nil {
 		cs.timer = ls.l.NewTimer(cs.timeout)
 	}
-	if cs.keepAlive > 0 {
-		cs.timer.Reset(cs.keepAlive + cs.keepAlive/2)
+	if ka := cs.keepAliveDur(); ka > 0 {
+		cs.timer.Reset(ka + ka/2)
 	} else {
 		cs.timer.Stop()
 	}

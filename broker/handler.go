@@ -107,7 +107,7 @@ func (h *handler) Open(c *loop.Conn) {
 	}
 	h.b.conns.Add(1)
 	ls.m.Accepted()
-	cs := &conn{c: c, ls: ls, lastRead: ls.now()}
+	cs := &conn{c: c, ls: ls, lastRead: ls.sinceStart()}
 	if lo, ok := c.Listener().Tag.(*ListenerOptions); ok {
 		cs.listener = lo
 	}

@@ -54,11 +54,11 @@ func (cs *conn) onPublish(pkt []byte) error {
 
 	// QoS 2 received twice before PUBREL: acknowledge, do not forward again
 	// [MQTT-4.3.3-9].
-	if p.QoS == 2 && cs.s.qos2In.has(p.PacketID) {
+	if p.QoS == 2 && cs.s.view().qos2In.has(p.PacketID) {
 		cs.write(mqtt.AppendPubAck(ls.enc[:0], cs.version, mqtt.PUBREC, p.PacketID, mqtt.Success, nil))
 		return nil
 	}
-	if p.QoS == 2 && cs.version == mqtt.Version5 && cs.s.qos2In.len() >= o.MaxInflight {
+	if p.QoS == 2 && cs.version == mqtt.Version5 && cs.s.view().qos2In.len() >= o.MaxInflight {
 		return mqtt.ReceiveMaximumExceeded // [MQTT-3.3.4-9]
 	}
 	// 3.1.1 has no Receive Maximum: a client may pipeline QoS 2 freely (as
@@ -78,7 +78,7 @@ func (cs *conn) onPublish(pkt []byte) error {
 		return nil
 	}
 	allowed := !bytes.HasPrefix(p.Topic, sysPrefix)
-	if allowed && o.Auth != nil && !o.Auth.CanPublish(cs.s.clientID, cs.username, p.Topic) {
+	if allowed && o.Auth != nil && !o.Auth.CanPublish(cs.s.clientID, cs.s.username, p.Topic) {
 		allowed = false
 	}
 	if !allowed {
@@ -118,7 +118,7 @@ func (cs *conn) ackPublish(p *mqtt.Publish, rc mqtt.ReasonCode) {
 		cs.write(mqtt.AppendPubAck(ls.enc[:0], cs.version, mqtt.PUBACK, p.PacketID, rc, nil))
 	case 2:
 		if rc < 0x80 {
-			cs.s.qos2In.add(p.PacketID)
+			ls.stateOf(cs.s).qos2In.add(p.PacketID)
 		}
 		cs.write(mqtt.AppendPubAck(ls.enc[:0], cs.version, mqtt.PUBREC, p.PacketID, rc, nil))
 	}
@@ -270,7 +270,11 @@ func (ls *loopState) deliver(d *delivery) {
 		}
 		return
 	}
-	if s.queue.len() > 0 || cs.c.Congested() || d.qos > 0 && s.inflight.full() {
+	st := s.view()
+	if d.qos > 0 {
+		st = ls.stateOf(s) // a QoS 1/2 delivery needs the inflight table
+	}
+	if st.queue.len() > 0 || cs.c.Congested() || d.qos > 0 && st.inflight.full() {
 		ls.enqueue(s, d)
 		return
 	}
@@ -279,9 +283,10 @@ func (ls *loopState) deliver(d *delivery) {
 
 // enqueue puts d on s's queue, counting a drop when the bounds refuse it.
 func (ls *loopState) enqueue(s *session, d *delivery) {
-	before := s.queue.dropped
-	queued := s.queue.push(*d)
-	if n := s.queue.dropped - before; n > 0 { // d itself, or QoS 0 evicted for it
+	q := &ls.stateOf(s).queue
+	before := q.dropped
+	queued := q.push(*d)
+	if n := q.dropped - before; n > 0 { // d itself, or QoS 0 evicted for it
 		for range n {
 			ls.m.Drop(metrics.DropQueueFull)
 		}
@@ -302,16 +307,20 @@ func (ls *loopState) drain(s *session) {
 	if cs == nil || cs.state != stateConnected {
 		return
 	}
+	st := s.st
+	if st == nil {
+		return // nothing queued
+	}
 	now := ls.now()
 	for !cs.c.Congested() {
-		d, ok := s.queue.peek()
+		d, ok := st.queue.peek()
 		if !ok {
 			return
 		}
-		if d.qos > 0 && s.inflight.full() {
+		if d.qos > 0 && st.inflight.full() {
 			return
 		}
-		dd, _ := s.queue.pop()
+		dd, _ := st.queue.pop()
 		if dd.m.expired(now) { // [MQTT-3.3.2-5]
 			ls.m.Drop(metrics.DropExpired)
 			dd.m.release()
@@ -327,7 +336,11 @@ func (ls *loopState) drain(s *session) {
 // PUBREC [MQTT-4.4.0-1].
 func (ls *loopState) resend(s *session) {
 	cs := s.conn
-	entries := s.inflight.entries
+	st := s.st
+	if st == nil {
+		return // nothing in flight
+	}
+	entries := st.inflight.entries
 	for i := 0; i < len(entries); i++ {
 		e := &entries[i]
 		if e.state == awaitingPubcomp {
@@ -335,8 +348,8 @@ func (ls *loopState) resend(s *session) {
 			continue
 		}
 		if !ls.send(cs, &e.d, e.pid, true) {
-			s.inflight.remove(e.pid)
-			entries = s.inflight.entries
+			st.inflight.remove(e.pid)
+			entries = st.inflight.entries
 			i--
 		}
 	}
@@ -374,7 +387,7 @@ func (ls *loopState) send(cs *conn, d *delivery, pid uint16, dup bool) bool {
 		cs.aliasOutNext = newAlias
 	}
 	if d.qos > 0 && pid == 0 {
-		pid = cs.s.inflight.add(*d)
+		pid = ls.stateOf(cs.s).inflight.add(*d)
 		p.PacketID = pid
 	}
 	n := 0
@@ -481,28 +494,29 @@ func (cs *conn) applyAliasOut(p *mqtt.Publish) uint16 {
 // skipped (QoS 0 copies from a group left meanwhile then stay queued, which
 // is all at-most-once asks).
 func (ls *loopState) redistributeShared(s *session) {
-	if ls.b.sharedSubs.Load() == 0 {
+	st := s.st
+	if ls.b.sharedSubs.Load() == 0 || st == nil {
 		return
 	}
-	keep := s.inflight.entries[:0]
-	for _, e := range s.inflight.entries {
+	keep := st.inflight.entries[:0]
+	for _, e := range st.inflight.entries {
 		if e.d.shared != "" && e.d.qos == 1 && ls.redeliver(s, &e.d) {
 			e.d.m.release() // the new holder took its own
 			continue
 		}
 		keep = append(keep, e)
 	}
-	clear(s.inflight.entries[len(keep):])
-	ls.m.InflightAdd(len(keep) - len(s.inflight.entries))
-	s.inflight.entries = keep
-	if s.queue.len() == 0 {
+	clear(st.inflight.entries[len(keep):])
+	ls.m.InflightAdd(len(keep) - len(st.inflight.entries))
+	st.inflight.entries = keep
+	if st.queue.len() == 0 {
 		return
 	}
-	n := s.queue.len()
+	n := st.queue.len()
 	for i := 0; i < n; i++ {
-		d, _ := s.queue.pop()
+		d, _ := st.queue.pop()
 		if !(d.shared != "" && (d.qos == 0 || ls.redeliver(s, &d))) {
-			s.queue.push(d)
+			st.queue.push(d)
 		}
 		d.m.release() // pop's reference; push and redeliver took their own
 	}

@@ -8,40 +8,43 @@ import "github.com/sol-broker/sol/mqtt"
 // identifier spaces.
 func (cs *conn) onAck(pkt []byte) error {
 	ls, s := cs.ls, cs.s
+	// Read-only &noState when s has no delivery state: every find then
+	// fails, so nothing below writes through it.
+	st := s.view()
 	a := &ls.ack
 	if err := mqtt.DecodePubAck(pkt, cs.version, a); err != nil {
 		return err
 	}
 	switch a.Type {
 	case mqtt.PUBACK:
-		if i := s.inflight.find(a.PacketID); i >= 0 && s.inflight.entries[i].d.qos == 1 {
-			s.inflight.remove(a.PacketID)
+		if i := st.inflight.find(a.PacketID); i >= 0 && st.inflight.entries[i].d.qos == 1 {
+			st.inflight.remove(a.PacketID)
 			ls.drain(s)
 		}
 		// An unknown identifier is ignored, as Mosquitto does.
 	case mqtt.PUBREC:
-		i := s.inflight.find(a.PacketID)
-		if i < 0 || s.inflight.entries[i].d.qos != 2 {
+		i := st.inflight.find(a.PacketID)
+		if i < 0 || st.inflight.entries[i].d.qos != 2 {
 			if cs.version == mqtt.Version5 {
 				cs.write(mqtt.AppendPubAck(ls.enc[:0], cs.version, mqtt.PUBREL, a.PacketID, mqtt.PacketIdentifierNotFound, nil))
 			}
 			return nil
 		}
 		if a.Reason.IsError() { // 5.0: the flow ends here [MQTT-4.3.3-4]
-			s.inflight.remove(a.PacketID)
+			st.inflight.remove(a.PacketID)
 			ls.drain(s)
 			return nil
 		}
-		s.inflight.pubrec(a.PacketID)
+		st.inflight.pubrec(a.PacketID)
 		cs.write(mqtt.AppendPubAck(ls.enc[:0], cs.version, mqtt.PUBREL, a.PacketID, mqtt.Success, nil)) // [MQTT-4.3.3-4]
 	case mqtt.PUBCOMP:
-		if i := s.inflight.find(a.PacketID); i >= 0 && s.inflight.entries[i].state == awaitingPubcomp {
-			s.inflight.remove(a.PacketID) // the identifier is free again [MQTT-4.3.3-13]
+		if i := st.inflight.find(a.PacketID); i >= 0 && st.inflight.entries[i].state == awaitingPubcomp {
+			st.inflight.remove(a.PacketID) // the identifier is free again [MQTT-4.3.3-13]
 			ls.drain(s)
 		}
 	case mqtt.PUBREL:
 		rc := mqtt.Success
-		if !s.qos2In.release(a.PacketID) {
+		if !st.qos2In.release(a.PacketID) {
 			rc = mqtt.PacketIdentifierNotFound
 		}
 		cs.write(mqtt.AppendPubAck(ls.enc[:0], cs.version, mqtt.PUBCOMP, a.PacketID, rc, nil)) // [MQTT-4.3.3-11]

@@ -27,28 +27,61 @@ type session struct {
 	online atomic.Bool
 	gone   bool // ended: deliveries still in the mail are dropped
 
+	// subs is nil until the first subscription: an idle client costs no map.
 	subs map[string]trie.SubOptions // filter as subscribed -> options
 
-	queue    sessionQueue
-	inflight inflightOut
-	qos2In   qos2In
+	// st is nil until the session first queues, sends or receives a QoS 1/2
+	// message (stateOf): most idle sessions never need it.
+	st *sessionState
 
 	expiry       uint32      // Session Expiry Interval, seconds
+	receiveMax   int32       // min(client Receive Maximum, Options.MaxInflight)
 	expiryTimer  *loop.Timer // runs while offline
 	pendingWill  *will       // a will waiting for its delay
 	willTimer    *loop.Timer
 	droppedTotal uint64 // for logging drops once in a while
 }
 
+// sessionState is the delivery state of a session that has used QoS 1/2 or
+// queued a message, allocated on first use (loopState.stateOf).
+type sessionState struct {
+	queue    sessionQueue
+	inflight inflightOut
+	qos2In   qos2In
+}
+
+// noState is the read-only view of a session without delivery state: an
+// empty queue, inflight table and qos2In. Nothing may write to it.
+var noState sessionState
+
+// view returns s's delivery state for reading: &noState (empty) when s has
+// none. Never mutate through it; use loopState.stateOf for that.
+func (s *session) view() *sessionState {
+	if s.st == nil {
+		return &noState
+	}
+	return s.st
+}
+
+// stateOf returns s's delivery state, allocating it on first use. Owner loop
+// only.
+func (ls *loopState) stateOf(s *session) *sessionState {
+	if s.st == nil {
+		o := &ls.b.opts
+		s.st = &sessionState{
+			queue:    sessionQueue{maxMsgs: o.MaxQueuedMessages, maxBytes: o.MaxQueuedBytes, mem: &ls.queuedBytes, m: ls.m},
+			inflight: inflightOut{receiveMax: int(s.receiveMax), m: ls.m},
+		}
+	}
+	return s.st
+}
+
 func (ls *loopState) newSession(id string) *session {
-	o := &ls.b.opts
 	ls.b.sessionCount.Add(1)
 	return &session{
-		clientID: id,
-		owner:    ls.idx,
-		subs:     make(map[string]trie.SubOptions),
-		queue:    sessionQueue{maxMsgs: o.MaxQueuedMessages, maxBytes: o.MaxQueuedBytes, mem: &ls.queuedBytes, m: ls.m},
-		inflight: inflightOut{receiveMax: o.MaxInflight, m: ls.m},
+		clientID:   id,
+		owner:      ls.idx,
+		receiveMax: int32(ls.b.opts.MaxInflight),
 	}
 }
 
@@ -147,10 +180,12 @@ func (ls *loopState) endSession(s *session) {
 	s.gone = true
 	ls.b.sessionCount.Add(-1)
 	ls.redistributeShared(s)
-	s.queue.clear()
-	ls.m.InflightAdd(-len(s.inflight.entries))
-	s.inflight.reset()
-	s.qos2In.pids = nil
+	if st := s.st; st != nil {
+		st.queue.clear()
+		ls.m.InflightAdd(-len(st.inflight.entries))
+		st.inflight.reset()
+		st.qos2In.pids = nil
+	}
 	if ls.sessions[s.clientID] == s {
 		delete(ls.sessions, s.clientID)
 	}

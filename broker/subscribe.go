@@ -55,6 +55,9 @@ func (cs *conn) onSubscribe(pkt []byte) error {
 		}
 		filter := string(f.Filter)
 		replaced := ls.b.subs.Subscribe(filter, s, opts) // [MQTT-3.8.4-3] replaces
+		if s.subs == nil {
+			s.subs = make(map[string]trie.SubOptions)
+		}
 		s.subs[filter] = opts
 		if shared && !replaced {
 			ls.b.sharedSubs.Add(1)
@@ -92,7 +95,7 @@ func (cs *conn) checkFilter(f *mqtt.Subscription) (rc mqtt.ReasonCode, inner []b
 	if o.DisableWildcardSubscriptions && bytes.ContainsAny(inner, "+#") {
 		return mqtt.WildcardSubscriptionsNotSupported, inner, shared
 	}
-	if a := o.Auth; a != nil && !a.CanSubscribe(cs.s.clientID, cs.username, f.Filter) {
+	if a := o.Auth; a != nil && !a.CanSubscribe(cs.s.clientID, cs.s.username, f.Filter) {
 		if cs.version < mqtt.Version5 {
 			return mqtt.UnspecifiedError, inner, shared // 3.1.1: 0x80 Failure
 		}

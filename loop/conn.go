@@ -3,7 +3,10 @@ package loop
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"sync/atomic"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrStopped is the error Handler.Closed receives for connections closed by
@@ -15,12 +18,14 @@ var ErrStopped = errors.New("loop: server stopped")
 // goroutine, typically from a Handler callback, a Timer or Mail. None of its
 // methods block.
 type Conn struct {
-	fd     int
-	l      *Loop                // owner; read and written only by the owner loop
-	owner  atomic.Pointer[Loop] // owner for other goroutines (Shutdown)
-	ln     *Listener
-	remote net.Addr
-	local  net.Addr
+	fd    int
+	l     *Loop                // owner; read and written only by the owner loop
+	owner atomic.Pointer[Loop] // owner for other goroutines (Shutdown)
+	ln    *Listener
+	// remote is the TCP peer as a value: a net.Addr is built only when asked
+	// for (RemoteAddr), which saves a TCPAddr and its IP per idle connection.
+	// Zero for unix sockets.
+	remote netip.AddrPort
 	ctx    any
 	tr     Transport
 
@@ -52,13 +57,33 @@ func (c *Conn) Loop() *Loop { return c.l }
 // Listener returns the listener that accepted c. Any goroutine.
 func (c *Conn) Listener() *Listener { return c.ln }
 
-// RemoteAddr returns the peer address, computed once at accept. Any
-// goroutine. For unix sockets it is usually an unnamed *net.UnixAddr.
-func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+// RemoteAddr returns the peer address: a *net.TCPAddr built from the address
+// recorded at accept (each call allocates a new one, which the caller may
+// keep), or an unnamed *net.UnixAddr for unix sockets. Any goroutine.
+func (c *Conn) RemoteAddr() net.Addr {
+	if !c.isTCP {
+		return &net.UnixAddr{Net: "unix"}
+	}
+	return net.TCPAddrFromAddrPort(c.remote)
+}
 
-// LocalAddr returns the local address, computed once at accept. Any
-// goroutine.
-func (c *Conn) LocalAddr() net.Addr { return c.local }
+// LocalAddr returns the local address. For a listener bound to a specific
+// address it is the listener's address; for one bound to the unspecified
+// address it is asked of the socket (getsockname, allocating) so that idle
+// connections do not each hold one, falling back to the listener's address
+// once the socket is closed. Owner loop only.
+func (c *Conn) LocalAddr() net.Addr {
+	if c.isTCP && !c.closed.Load() {
+		if ta, ok := c.ln.Addr.(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
+			if sa, err := unix.Getsockname(c.fd); err == nil {
+				if a := sockaddrToAddr(sa, "tcp"); a != nil {
+					return a
+				}
+			}
+		}
+	}
+	return c.ln.Addr
+}
 
 // Context returns the value set with SetContext. Owner loop only.
 func (c *Conn) Context() any { return c.ctx }

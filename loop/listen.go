@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"sync"
@@ -267,6 +268,22 @@ func removeStaleSocket(path string) error {
 	}
 }
 
+// sockaddrToAddrPort converts an accepted TCP peer address; the zero value
+// for anything else.
+func sockaddrToAddrPort(sa unix.Sockaddr) netip.AddrPort {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
+	case *unix.SockaddrInet6:
+		ip := netip.AddrFrom16(a.Addr)
+		if a.ZoneId != 0 {
+			ip = ip.WithZone(strconv.Itoa(int(a.ZoneId)))
+		}
+		return netip.AddrPortFrom(ip, uint16(a.Port))
+	}
+	return netip.AddrPort{}
+}
+
 func sockaddrToAddr(sa unix.Sockaddr, network string) net.Addr {
 	switch a := sa.(type) {
 	case *unix.SockaddrInet4:
@@ -396,25 +413,10 @@ func (l *Loop) accept(ls *lsock) {
 			continue
 		}
 		c := &Conn{fd: nfd, ln: ls.ln}
-		if sa != nil {
-			c.remote = sockaddrToAddr(sa, ls.ln.network)
-		}
-		if ls.ln.network == "unix" {
-			c.local = ls.ln.Addr
-			if c.remote == nil {
-				c.remote = &net.UnixAddr{Net: "unix"}
-			}
-		} else {
+		if ls.ln.network != "unix" {
 			c.isTCP = true
+			c.remote = sockaddrToAddrPort(sa)
 			unix.SetsockoptInt(nfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-			if ta := ls.ln.Addr.(*net.TCPAddr); ta.IP.IsUnspecified() {
-				if lsa, err := unix.Getsockname(nfd); err == nil {
-					c.local = sockaddrToAddr(lsa, "tcp")
-				}
-			}
-			if c.local == nil {
-				c.local = ls.ln.Addr
-			}
 		}
 		s.live.Add(1)
 		to := l
