@@ -13,6 +13,7 @@ import (
 
 	"github.com/sol-broker/sol/loop"
 	"github.com/sol-broker/sol/metrics"
+	"github.com/sol-broker/sol/mqtt"
 	soltls "github.com/sol-broker/sol/tls"
 	"github.com/sol-broker/sol/trie"
 )
@@ -97,6 +98,8 @@ func (o *Options) normalize() error {
 	if o.MaxPacketSize < 16 {
 		return fmt.Errorf("max packet size %d is too small", o.MaxPacketSize)
 	}
+	// No packet can be larger; conn keeps the limit in an int32.
+	o.MaxPacketSize = min(o.MaxPacketSize, mqtt.MaxPacketSize)
 	if o.MaxInflight == 0 {
 		o.MaxInflight = defaultMaxInflight
 	}

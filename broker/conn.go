@@ -36,7 +36,7 @@ type conn struct {
 	// Broker.startTime (a monotonic reading shared by all loops, so it
 	// survives a migration), in 8 bytes where a time.Time takes 24.
 	lastRead      time.Duration
-	maxPacketOut  int    // client's Maximum Packet Size
+	maxPacketOut  int32  // client's Maximum Packet Size (at most 268,435,455)
 	sessionExpiry uint32 // as connected, for the DISCONNECT rule [MQTT-3.14.2-2]
 	keepAlive     uint16 // seconds, as connected
 	aliasMaxOut   uint16 // client's Topic Alias Maximum
@@ -191,7 +191,7 @@ func (cs *conn) disconnectWith(rc mqtt.ReasonCode, reason string) {
 		if reason != "" && cs.problemInfo {
 			props = &mqtt.Properties{ReasonString: []byte(reason)}
 			props.Set(mqtt.PropReasonString)
-			if cs.maxPacketOut > 0 && mqtt.DisconnectSize(mqtt.Version5, rc, props) > cs.maxPacketOut {
+			if cs.maxPacketOut > 0 && mqtt.DisconnectSize(mqtt.Version5, rc, props) > int(cs.maxPacketOut) {
 				props = nil // [MQTT-3.14.2-3] the reason string goes first
 			}
 		}

@@ -279,11 +279,11 @@ func (cs *conn) accept(p *mqtt.Connect) bool {
 	cs.keepAlive = uint16(ka) // at most 65535: p.KeepAlive or a lower MaxKeepalive
 
 	// 5.0 limits of the client.
-	cs.maxPacketOut = o.MaxPacketSize
+	cs.maxPacketOut = int32(o.MaxPacketSize) // at most mqtt.MaxPacketSize
 	receiveMax := 65535
 	if v == mqtt.Version5 {
 		if p.Props.Has(mqtt.PropMaximumPacketSize) {
-			cs.maxPacketOut = int(min(uint32(cs.maxPacketOut), p.Props.MaximumPacketSize))
+			cs.maxPacketOut = int32(min(uint32(cs.maxPacketOut), p.Props.MaximumPacketSize))
 		}
 		if p.Props.Has(mqtt.PropReceiveMaximum) {
 			receiveMax = int(p.Props.ReceiveMaximum)

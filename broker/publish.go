@@ -283,7 +283,8 @@ func (ls *loopState) deliver(d *delivery) {
 
 // enqueue puts d on s's queue, counting a drop when the bounds refuse it.
 func (ls *loopState) enqueue(s *session, d *delivery) {
-	q := &ls.stateOf(s).queue
+	st := ls.stateOf(s)
+	q := &st.queue
 	before := q.dropped
 	queued := q.push(*d)
 	if n := q.dropped - before; n > 0 { // d itself, or QoS 0 evicted for it
@@ -293,9 +294,9 @@ func (ls *loopState) enqueue(s *session, d *delivery) {
 	}
 	if !queued {
 		ls.queueDrops++
-		s.droppedTotal++
-		if s.droppedTotal&(s.droppedTotal-1) == 0 { // log at powers of two
-			ls.b.log.Warn("session queue full, dropping messages", "client", s.clientID, "dropped", s.droppedTotal)
+		st.droppedTotal++
+		if st.droppedTotal&(st.droppedTotal-1) == 0 { // log at powers of two
+			ls.b.log.Warn("session queue full, dropping messages", "client", s.clientID, "dropped", st.droppedTotal)
 		}
 	}
 }
@@ -378,7 +379,7 @@ func (ls *loopState) send(cs *conn, d *delivery, pid uint16, dup bool) bool {
 		ls.fillProps(p, d)
 		newAlias = cs.applyAliasOut(p)
 	}
-	if mqtt.PublishSize(cs.version, p) > cs.maxPacketOut {
+	if mqtt.PublishSize(cs.version, p) > int(cs.maxPacketOut) {
 		ls.m.Drop(metrics.DropTooLarge)
 		return false
 	}

@@ -34,12 +34,11 @@ type session struct {
 	// message (stateOf): most idle sessions never need it.
 	st *sessionState
 
-	expiry       uint32      // Session Expiry Interval, seconds
-	receiveMax   int32       // min(client Receive Maximum, Options.MaxInflight)
-	expiryTimer  *loop.Timer // runs while offline
-	pendingWill  *will       // a will waiting for its delay
-	willTimer    *loop.Timer
-	droppedTotal uint64 // for logging drops once in a while
+	expiry      uint32      // Session Expiry Interval, seconds
+	receiveMax  int32       // min(client Receive Maximum, Options.MaxInflight)
+	expiryTimer *loop.Timer // runs while offline
+	pendingWill *will       // a will waiting for its delay
+	willTimer   *loop.Timer
 }
 
 // sessionState is the delivery state of a session that has used QoS 1/2 or
@@ -48,6 +47,8 @@ type sessionState struct {
 	queue    sessionQueue
 	inflight inflightOut
 	qos2In   qos2In
+
+	droppedTotal uint64 // for logging drops once in a while
 }
 
 // noState is the read-only view of a session without delivery state: an
