@@ -185,10 +185,16 @@ func BenchmarkPublishFanout(b *testing.B) {
 }
 
 // BenchmarkPublishFanIn: n raw publishers, one QoS 0 subscriber, 64-byte
-// payloads, pipelined over loopback. ns/op and allocs/op are per message.
+// payloads (and 64 KiB ones, larger than a loop's read buffer once framed),
+// pipelined over loopback. ns/op and allocs/op are per message.
 func BenchmarkPublishFanIn(b *testing.B) {
-	for _, n := range []int{1, 10} {
-		b.Run(fmt.Sprintf("pubs=%d", n), func(b *testing.B) {
+	for _, c := range []struct{ n, size int }{{1, 64}, {10, 64}, {10, 64 << 10}} {
+		n := c.n
+		name := fmt.Sprintf("pubs=%d", n)
+		if c.size != 64 {
+			name += fmt.Sprintf(",payload=%dKiB", c.size>>10)
+		}
+		b.Run(name, func(b *testing.B) {
 			addr := tb.Start(b, broker.Options{Loops: 2})
 			sub := tb.ConnectClient(b, addr, v311, "fanin-sub", true)
 			sub.Subscribe("in/#", 0)
@@ -197,7 +203,8 @@ func BenchmarkPublishFanIn(b *testing.B) {
 			for i := range pubs {
 				pubs[i] = tb.ConnectClient(b, addr, v311, fmt.Sprintf("fanin-pub-%d", i), true).Conn
 			}
-			pkt := mqtt.AppendPublish(nil, v311, &mqtt.Publish{Topic: []byte("in/t"), Payload: make([]byte, 64)})
+			pkt := mqtt.AppendPublish(nil, v311, &mqtt.Publish{Topic: []byte("in/t"), Payload: make([]byte, c.size)})
+			perBatch := max(1, 4096/len(pkt))
 			b.ReportAllocs()
 			b.SetBytes(int64(len(pkt)))
 			b.ResetTimer()
@@ -207,10 +214,10 @@ func BenchmarkPublishFanIn(b *testing.B) {
 				wg.Add(1)
 				go func(p net.Conn) {
 					defer wg.Done()
-					batch := make([]byte, 0, 64*len(pkt))
+					batch := make([]byte, 0, perBatch*len(pkt))
 					for i := 0; i < per; {
 						batch = batch[:0]
-						for j := 0; j < 64 && i < per; j++ {
+						for j := 0; j < perBatch && i < per; j++ {
 							batch = append(batch, pkt...)
 							i++
 						}

@@ -76,6 +76,11 @@ func (cs *conn) data(in []byte) int {
 			return len(in)
 		}
 		if n == 0 {
+			// Incomplete: let the loop size its pending input for the
+			// whole packet and read the rest straight into it.
+			if h, ok, _ := mqtt.DecodeFixedHeader(in[consumed:]); ok {
+				cs.c.ExpectInput(h.Len())
+			}
 			break
 		}
 		// Keep alive counts whole control packets, not bytes: a peer that

@@ -171,6 +171,16 @@ func (c *Conn) Commit(k int) {
 	c.afterWrite()
 }
 
+// ExpectInput tells the loop, from inside Handler.Data, that the input Data
+// leaves unconsumed begins with a message of n bytes in all that has not
+// fully arrived. The loop then keeps that input in a buffer sized for the
+// message (growing it with the bytes that actually arrive, so an announced
+// length costs nothing until it is sent) and, without a transport, reads the
+// rest of the message straight into it: one copy fewer than appending each
+// read to pending input. It is a hint, for the Data call in progress only;
+// without it input is still kept whole. Owner loop, during Handler.Data.
+func (c *Conn) ExpectInput(n int) { c.l.want = n }
+
 // Buffered returns the number of output bytes not yet written to the socket.
 // Owner loop only.
 func (c *Conn) Buffered() int { return c.out.size }

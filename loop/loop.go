@@ -23,7 +23,9 @@ type Loop struct {
 	nconns int
 	socks  []*lsock // listening sockets served by this loop
 
-	buf     []byte // read buffer, shared by all connections of this loop
+	buf     []byte   // read buffer, shared by all connections of this loop
+	want    int      // Conn.ExpectInput from the Data call in progress
+	bigFree [][]byte // pending buffers for large messages, for reuse (maxBigFree)
 	readyEv []ready
 	iov     []unix.Iovec
 	chunks  chunkPool
@@ -210,7 +212,16 @@ func (c *Conn) closeErrOr(err error) error {
 }
 
 func (l *Loop) read(c *Conn) {
-	n, err := unix.Read(c.fd, l.buf)
+	// An incomplete message with room left in its pending buffer (sized by
+	// Conn.ExpectInput) is read straight into that buffer: no copy from the
+	// loop's read buffer, no growth.
+	buf := l.buf
+	spare := cap(c.pending) - len(c.pending)
+	direct := c.tr == nil && len(c.pending) > 0 && spare > 0 && (spare >= minDirectRead || cap(c.pending) >= len(l.buf))
+	if direct {
+		buf = c.pending[len(c.pending):cap(c.pending)]
+	}
+	n, err := unix.Read(c.fd, buf)
 	if err != nil {
 		if err == unix.EAGAIN || err == unix.EINTR {
 			return
@@ -233,6 +244,11 @@ func (l *Loop) read(c *Conn) {
 	if c.closing {
 		return // draining after Close: input is discarded
 	}
+	if direct {
+		c.pending = c.pending[:len(c.pending)+n]
+		l.deliver(c, nil)
+		return
+	}
 	in := l.buf[:n]
 	if c.tr != nil {
 		app, err := c.tr.Decode(c, in)
@@ -251,13 +267,18 @@ func (l *Loop) deliver(c *Conn, b []byte) {
 	in := b
 	fromPending := false
 	if len(c.pending) > 0 {
-		c.pending = append(c.pending, b...)
+		if len(b) > 0 {
+			c.pending = append(c.pending, b...)
+		}
 		in = c.pending
 		fromPending = true
 	}
 	off := 0
+	want := 0
 	for off < len(in) {
+		l.want = 0
 		k := l.h.Data(c, in[off:])
+		want, l.want = l.want, 0
 		if k <= 0 {
 			break
 		}
@@ -273,15 +294,75 @@ func (l *Loop) deliver(c *Conn, b []byte) {
 	rest := in[off:]
 	switch {
 	case len(rest) == 0:
+		if fromPending {
+			l.recycle(c.pending)
+		}
 		c.pending = nil
 	case fromPending:
-		if off > 0 {
+		need := max(want, len(rest))
+		if need > cap(c.pending) || cap(c.pending) > max(need, 2*len(rest)+len(l.buf)) {
+			// Too small for the announced message, or far larger than
+			// what is left (a large message was followed by the start of
+			// a small one): move to a buffer of the right size.
+			c.pending = l.pendingBuf(rest, need, c.pending)
+		} else if off > 0 {
 			m := copy(c.pending, rest)
 			c.pending = c.pending[:m]
 		}
 	default:
-		c.pending = append([]byte(nil), rest...) // only when a message straddles reads
+		// only when a message straddles reads
+		c.pending = l.pendingBuf(rest, max(want, len(rest)), nil) // rest aliases l.buf or the transport's
 	}
+}
+
+// minDirectRead is the least room in a small pending buffer for which the
+// loop reads into it directly rather than into the loop's read buffer. A
+// buffer of a read buffer's size or more was sized for a large message
+// (ExpectInput), and its room, however small, is what that message lacks.
+const minDirectRead = 4 << 10
+
+// maxBigFree is how many pending buffers a loop keeps for reuse.
+const maxBigFree = 8
+
+// pendingBuf returns a buffer holding have, with room for a message of want
+// bytes in all: its capacity is want, but at most twice what has arrived
+// plus one read buffer, so that an announced length costs memory only as
+// its bytes actually come (a peer announcing 1 MiB and sending 10 bytes
+// gets no 1 MiB buffer). Reuses a recycled buffer when one fits. old is the
+// connection's previous pending buffer (have may lie in it), recycled after
+// the copy; nil when have belongs to someone else (the read buffer, a
+// transport).
+func (l *Loop) pendingBuf(have []byte, want int, old []byte) []byte {
+	size := min(want, max(2*len(have), len(have)+len(l.buf)))
+	size = max(size, len(have))
+	var nb []byte
+	for i, f := range l.bigFree {
+		if cap(f) >= size && cap(f) <= 2*size {
+			nb = f[:len(have)]
+			last := len(l.bigFree) - 1
+			l.bigFree[i] = l.bigFree[last]
+			l.bigFree[last] = nil
+			l.bigFree = l.bigFree[:last]
+			break
+		}
+	}
+	if nb == nil {
+		nb = make([]byte, len(have), size)
+	}
+	copy(nb, have)
+	if old != nil {
+		l.recycle(old)
+	}
+	return nb
+}
+
+// recycle keeps a pending buffer that is no longer used for a later large
+// message, if it is of the sizes worth keeping and there is room.
+func (l *Loop) recycle(b []byte) {
+	if cap(b) < len(l.buf) || cap(b) > 4*len(l.buf) || len(l.bigFree) >= maxBigFree {
+		return
+	}
+	l.bigFree = append(l.bigFree, b[:0])
 }
 
 func (l *Loop) flushDirty() {
