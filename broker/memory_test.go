@@ -24,7 +24,7 @@ const idleClients = 4000
 
 // idleBudget is the Go heap and stack memory a connected, idle MQTT client
 // (3.1.1, clean session, no subscriptions) may hold in the broker, with
-// margin over the measured value (about 710 bytes; 1,106 before the session
+// margin over the measured value (about 700 bytes; 1,106 before the session
 // state, subscription map and addresses became lazy).
 const idleBudget = 850
 

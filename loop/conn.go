@@ -32,9 +32,8 @@ type Conn struct {
 	pending []byte // unconsumed input; nil unless a message is incomplete
 	out     output
 
-	migrateTo  *Loop
-	closeTimer *Timer
-	closeErr   error
+	migrateTo *Loop
+	cl        *closeState // set by a graceful close (closing); nil before
 
 	events     uint8 // interest registered with the poller
 	registered bool
@@ -241,6 +240,21 @@ func (c *Conn) Shutdown() {
 	if l := c.owner.Load(); l != nil {
 		l.Post(closeReq{c})
 	}
+}
+
+// closeState is what only a connection being closed gracefully needs: it
+// is allocated then, so that open connections do not carry it.
+type closeState struct {
+	timer Timer // Options.CloseTimeout
+	err   error // for Handler.Closed
+}
+
+// closeErr is the error a graceful close was started with (nil if none).
+func (c *Conn) closeErr() error {
+	if c.cl != nil {
+		return c.cl.err
+	}
+	return nil
 }
 
 // closeReq asks the owner loop to close a connection gracefully.

@@ -34,11 +34,11 @@ type Loop struct {
 	now     time.Time
 	ctx     any
 
-	dirty      []*Conn // written to this iteration
-	reap       []*Conn // closed, Handler.Closed not yet called
-	migrations []*Conn // Migrate called this iteration
-	redeliver  []*Conn // ResumeRead with pending input
-	earlyClose []*Conn // Shutdown arrived before the migrating conn did
+	dirty      []*Conn  // written to this iteration
+	reap       []reaped // closed, Handler.Closed not yet called
+	migrations []*Conn  // Migrate called this iteration
+	redeliver  []*Conn  // ResumeRead with pending input
+	earlyClose []*Conn  // Shutdown arrived before the migrating conn did
 
 	stopping bool
 	forced   bool
@@ -206,7 +206,7 @@ func (l *Loop) connEvent(c *Conn, f uint8) {
 
 func (c *Conn) closeErrOr(err error) error {
 	if c.closing {
-		return c.closeErr
+		return c.closeErr()
 	}
 	return err
 }
@@ -235,7 +235,7 @@ func (l *Loop) read(c *Conn) {
 		}
 		c.eof = true
 		if c.out.size == 0 || c.closed.Load() {
-			l.finalClose(c, c.closeErr)
+			l.finalClose(c, c.closeErr())
 			return
 		}
 		l.updateInterest(c) // stop reading; flush then close
@@ -300,7 +300,7 @@ func (l *Loop) deliver(c *Conn, b []byte) {
 		c.pending = nil
 	case fromPending:
 		need := max(want, len(rest))
-		if need > cap(c.pending) || cap(c.pending) > max(need, 2*len(rest)+len(l.buf)) {
+		if t := l.pendingSize(len(rest), need); t > cap(c.pending) || cap(c.pending) > 2*t {
 			// Too small for the announced message, or far larger than
 			// what is left (a large message was followed by the start of
 			// a small one): move to a buffer of the right size.
@@ -333,8 +333,7 @@ const maxBigFree = 8
 // the copy; nil when have belongs to someone else (the read buffer, a
 // transport).
 func (l *Loop) pendingBuf(have []byte, want int, old []byte) []byte {
-	size := min(want, max(2*len(have), len(have)+len(l.buf)))
-	size = max(size, len(have))
+	size := l.pendingSize(len(have), want)
 	var nb []byte
 	for i, f := range l.bigFree {
 		if cap(f) >= size && cap(f) <= 2*size {
@@ -354,6 +353,12 @@ func (l *Loop) pendingBuf(have []byte, want int, old []byte) []byte {
 		l.recycle(old)
 	}
 	return nb
+}
+
+// pendingSize is the capacity pendingBuf gives have bytes of a message of
+// want bytes (a recycled buffer may have up to twice as much).
+func (l *Loop) pendingSize(have, want int) int {
+	return max(have, min(want, max(2*have, have+len(l.buf))))
 }
 
 // recycle keeps a pending buffer that is no longer used for a later large
@@ -412,7 +417,7 @@ func (l *Loop) flush(c *Conn) {
 	}
 	if c.closing && c.out.size == 0 && !c.closed.Load() {
 		if c.eof {
-			l.finalClose(c, c.closeErr)
+			l.finalClose(c, c.closeErr())
 		} else if !c.shutWr {
 			l.shutWrite(c)
 		}
@@ -495,16 +500,17 @@ func (l *Loop) closeGraceful(c *Conn, err error) {
 		return
 	}
 	c.closing = true
-	c.closeErr = err
+	if c.cl == nil {
+		c.cl = &closeState{}
+		c.cl.timer = Timer{l: l, fn: func() { l.finalClose(c, c.closeErr()) }}
+	}
+	c.cl.err = err
 	c.migrateTo = nil
 	c.pending = nil
 	if c.tr != nil {
 		c.tr.Closing(c)
 	}
-	if c.closeTimer == nil {
-		c.closeTimer = l.NewTimer(func() { l.finalClose(c, c.closeErr) })
-	}
-	c.closeTimer.Reset(l.s.opts.CloseTimeout)
+	c.cl.timer.Reset(l.s.opts.CloseTimeout)
 	l.updateInterest(c) // reading again if paused, to see the peer's close
 	if c.out.size == 0 {
 		l.shutWrite(c)
@@ -517,7 +523,7 @@ func (l *Loop) closeGraceful(c *Conn, err error) {
 func (l *Loop) shutWrite(c *Conn) {
 	c.shutWr = true
 	if err := unix.Shutdown(c.fd, unix.SHUT_WR); err != nil {
-		l.finalClose(c, c.closeErr)
+		l.finalClose(c, c.closeErr())
 	}
 }
 
@@ -532,21 +538,26 @@ func (l *Loop) finalClose(c *Conn, err error) {
 	c.out.release(&l.chunks)
 	c.pending = nil
 	c.migrateTo = nil
-	if c.closeTimer != nil {
-		c.closeTimer.Stop()
+	if c.cl != nil {
+		c.cl.timer.Stop()
 	}
-	c.closeErr = err
-	l.reap = append(l.reap, c)
+	l.reap = append(l.reap, reaped{c, err})
 	if l.s.live.Add(-1) == 0 && l.s.stopping.Load() {
 		l.s.wakeAll()
 	}
 }
 
+// reaped is a closed connection waiting for Handler.Closed, with its error.
+type reaped struct {
+	c   *Conn
+	err error
+}
+
 func (l *Loop) reapClosed() {
 	for i := 0; i < len(l.reap); i++ {
-		c := l.reap[i]
-		l.reap[i] = nil
-		l.h.Closed(c, c.closeErr)
+		r := l.reap[i]
+		l.reap[i] = reaped{}
+		l.h.Closed(r.c, r.err)
 	}
 	l.reap = l.reap[:0]
 }
