@@ -12,8 +12,12 @@ const (
 type outEntry struct {
 	pid   uint16
 	state byte
-	tick  uint64 // inflightOut.tick when pid was assigned
-	d     delivery
+	// held: in flight before a reconnect and not resent yet, because the
+	// client's new Receive Maximum is smaller than what was in flight
+	// [MQTT-3.3.4-7]; drain resends it when the window allows.
+	held bool
+	tick uint64 // inflightOut.tick when pid was assigned
+	d    delivery
 }
 
 // inflightOut is the outbound inflight table of a session: QoS 1/2 messages
@@ -38,6 +42,7 @@ type inflightOut struct {
 	buf        []outEntry
 	head       int
 	receiveMax int           // min(client Receive Maximum, Options.MaxInflight)
+	anyHeld    bool          // some entry may be held (see outEntry.held)
 	nextPID    uint16        // last identifier handed out
 	tick       uint64        // how many times nextPID advanced
 	m          *metrics.Loop // the owner loop's counters (Inflight gauge); may be nil

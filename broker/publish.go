@@ -312,6 +312,9 @@ func (ls *loopState) drain(s *session) {
 	if st == nil {
 		return // nothing queued
 	}
+	if st.inflight.anyHeld && !ls.resendHeld(cs, st) {
+		return // held messages go first, in order
+	}
 	now := ls.now()
 	for !cs.c.Congested() {
 		d, ok := st.queue.peek()
@@ -332,6 +335,39 @@ func (ls *loopState) drain(s *session) {
 	}
 }
 
+// resendHeld resends held inflight entries (see outEntry.held), oldest first,
+// while the client's Receive Maximum and the output allow. It reports whether
+// none is left held.
+func (ls *loopState) resendHeld(cs *conn, st *sessionState) bool {
+	f := &st.inflight
+	live := 0
+	for i := range f.entries {
+		if !f.entries[i].held {
+			live++
+		}
+	}
+	left := false
+	for i := 0; i < len(f.entries); i++ {
+		e := &f.entries[i]
+		if !e.held {
+			continue
+		}
+		if live >= f.receiveMax || cs.c.Congested() {
+			left = true
+			break
+		}
+		e.held = false
+		live++
+		if !ls.send(cs, &e.d, e.pid, true) { // too large for the client now
+			f.remove(e.pid)
+			live--
+			i--
+		}
+	}
+	f.anyHeld = left
+	return !left
+}
+
 // resend sends again, in order, what was in flight when the client went
 // away: PUBLISH with DUP for unacknowledged messages, PUBREL for those past
 // PUBREC [MQTT-4.4.0-1].
@@ -342,12 +378,22 @@ func (ls *loopState) resend(s *session) {
 		return // nothing in flight
 	}
 	entries := st.inflight.entries
+	sent := 0
 	for i := 0; i < len(entries); i++ {
 		e := &entries[i]
 		if e.state == awaitingPubcomp {
 			cs.write(mqtt.AppendPubAck(ls.enc[:0], cs.version, mqtt.PUBREL, e.pid, mqtt.Success, nil))
+			sent++
 			continue
 		}
+		if sent >= st.inflight.receiveMax {
+			// The client came back with a smaller Receive Maximum: the
+			// rest waits for acknowledgements [MQTT-3.3.4-7].
+			e.held = true
+			st.inflight.anyHeld = true
+			continue
+		}
+		sent++
 		if !ls.send(cs, &e.d, e.pid, true) {
 			st.inflight.remove(e.pid)
 			entries = st.inflight.entries

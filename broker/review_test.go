@@ -203,3 +203,65 @@ func TestKeepAliveIgnoresTrickledBytes(t *testing.T) {
 		t.Fatalf("closed after %v, want within 1.5 x keep alive (1.5 s) plus slack", d)
 	}
 }
+
+// A client that reconnects with a smaller Receive Maximum than what was in
+// flight gets only that many resent at once, the rest as it acknowledges,
+// in order, and new messages after them [MQTT-3.3.4-7] [MQTT-4.4.0-1].
+func TestResendRespectsNewReceiveMaximum(t *testing.T) {
+	addr := tb.Start(t, broker.Options{Loops: 1})
+	connect := func(receiveMax uint16) (*tb.Client, *mqtt.Connack) {
+		p := &mqtt.Connect{ProtocolLevel: v5, ClientID: []byte("slowpoke"), KeepAlive: 60}
+		p.Props.SessionExpiry = 300
+		p.Props.Set(mqtt.PropSessionExpiry)
+		p.Props.ReceiveMaximum = receiveMax
+		p.Props.Set(mqtt.PropReceiveMaximum)
+		c := tb.Dial(t, addr, v5)
+		return c, c.Connect(p)
+	}
+	c, _ := connect(10)
+	sub5(t, c, 1, 0, mqtt.Subscription{Filter: []byte("rm/#"), QoS: 1})
+	pub := tb.ConnectClient(t, addr, v311, "rm-pub", true)
+	const n = 6
+	for i := 1; i <= n; i++ {
+		pub.Publish("rm/t", 1, false, uint16(i), []byte{byte(i)})
+		pub.Expect(mqtt.PUBACK)
+	}
+	for i := 1; i <= n; i++ {
+		c.Expect(mqtt.PUBLISH) // received, never acknowledged
+	}
+	c.Conn.Close()
+
+	c, ack := connect(2)
+	if !ack.SessionPresent {
+		t.Fatal("session not resumed")
+	}
+	type seen struct {
+		PacketID uint16
+		Dup      bool
+		Payload  []byte
+	}
+	got := []seen{}
+	read := func() {
+		p := c.Expect(mqtt.PUBLISH).Publish
+		got = append(got, seen{p.PacketID, p.Dup, append([]byte(nil), p.Payload...)})
+	}
+	read()
+	read()
+	c.ExpectNothing(300 * time.Millisecond) // Receive Maximum 2
+	pub.Publish("rm/t", 1, false, 99, []byte{99})
+	pub.Expect(mqtt.PUBACK)
+	for len(got) < n+1 {
+		ackd := got[len(got)-2]
+		c.Write(mqtt.AppendPubAck(nil, v5, mqtt.PUBACK, ackd.PacketID, 0, nil))
+		read()
+	}
+	for i, p := range got {
+		want := byte(i + 1)
+		if i == n {
+			want = 99
+		}
+		if p.Payload[0] != want || (i < n) != p.Dup {
+			t.Fatalf("message %d: payload %d dup %v, want %d dup %v", i, p.Payload[0], p.Dup, want, i < n)
+		}
+	}
+}
