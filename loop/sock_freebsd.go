@@ -2,30 +2,11 @@
 
 package loop
 
-import (
-	"os"
+import "golang.org/x/sys/unix"
 
-	"golang.org/x/sys/unix"
+// FreeBSD balances only with SO_REUSEPORT_LB; plain SO_REUSEPORT there gives
+// every connection to one socket.
+const (
+	reusePortOption     = unix.SO_REUSEPORT_LB
+	reusePortOptionName = "SO_REUSEPORT_LB"
 )
-
-// reusePortBalanced: FreeBSD balances with SO_REUSEPORT_LB.
-const reusePortBalanced = true
-
-func socket(family, typ, proto int) (int, error) {
-	fd, err := unix.Socket(family, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
-	if err != nil {
-		return -1, os.NewSyscallError("socket", err)
-	}
-	return fd, nil
-}
-
-func setReusePort(fd int) error {
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT_LB, 1); err != nil {
-		return os.NewSyscallError("setsockopt SO_REUSEPORT_LB", err)
-	}
-	return nil
-}
-
-func accept(fd int) (int, unix.Sockaddr, error) {
-	return unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
-}

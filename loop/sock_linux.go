@@ -2,30 +2,10 @@
 
 package loop
 
-import (
-	"os"
+import "golang.org/x/sys/unix"
 
-	"golang.org/x/sys/unix"
+// Linux spreads connections over an SO_REUSEPORT group.
+const (
+	reusePortOption     = unix.SO_REUSEPORT
+	reusePortOptionName = "SO_REUSEPORT"
 )
-
-// reusePortBalanced: Linux spreads connections over an SO_REUSEPORT group.
-const reusePortBalanced = true
-
-func socket(family, typ, proto int) (int, error) {
-	fd, err := unix.Socket(family, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
-	if err != nil {
-		return -1, os.NewSyscallError("socket", err)
-	}
-	return fd, nil
-}
-
-func setReusePort(fd int) error {
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
-		return os.NewSyscallError("setsockopt SO_REUSEPORT", err)
-	}
-	return nil
-}
-
-func accept(fd int) (int, unix.Sockaddr, error) {
-	return unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
-}
