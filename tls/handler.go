@@ -69,7 +69,7 @@ type WrapOptions struct {
 type Stats struct {
 	InProgress int64 // handshakes running now
 	Completed  int64 // handshakes that succeeded
-	Failed     int64 // handshakes that failed (bad certificate, protocol error)
+	Failed     int64 // handshakes that failed (bad certificate, protocol error, peer gone)
 	TimedOut   int64 // handshakes cut at HandshakeTimeout
 	Refused    int64 // connections closed because MaxHandshakes were running
 }
@@ -199,6 +199,16 @@ func (h *Handler) handshake(t *Transport) {
 		err = errHandshakeTimeout
 	}
 	cancel()
+	// Counted here, not when the loop takes the result: the alert crypto/tls
+	// wrote may reach the peer first, and a peer that closes on it closes
+	// the connection before the loop sees the result (Closed then abandons
+	// it), so a count in Mail would miss the failure.
+	switch {
+	case err == errHandshakeTimeout:
+		h.timedOut.Add(1)
+	case err != nil:
+		h.failed.Add(1)
+	}
 	r := &t.raw
 	r.mu.Lock()
 	r.done, r.hsErr = true, err
@@ -242,12 +252,10 @@ func (h *Handler) Mail(l *loop.Loop, m any) {
 		t.state = stateFailed
 		t.c = nil
 		if err == errHandshakeTimeout {
-			h.timedOut.Add(1)
 			h.log.Debug("tls handshake failed", "remote", c.RemoteAddr(), "reason", err)
 			c.CloseNow()
 			return
 		}
-		h.failed.Add(1)
 		h.log.Debug("tls handshake failed", "remote", c.RemoteAddr(), "reason", err)
 		c.Close() // flush the alert crypto/tls queued
 		return
