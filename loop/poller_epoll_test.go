@@ -4,7 +4,6 @@ package loop
 
 import (
 	"fmt"
-	"net"
 	"runtime"
 	"testing"
 )
@@ -20,19 +19,7 @@ func BenchmarkEchoPollerWait(b *testing.B) {
 				addr, stop := startLoopEcho(b, runtime.GOMAXPROCS(0))
 				parkInNetpoller = old
 				defer stop()
-				conns := make([]net.Conn, nconns)
-				for i := range conns {
-					c, err := net.Dial("tcp", addr)
-					if err != nil {
-						b.Fatal(err)
-					}
-					defer c.Close()
-					conns[i] = c
-				}
-				b.SetBytes(64)
-				b.ReportAllocs()
-				b.ResetTimer()
-				runEcho(b, conns, 64)
+				benchEcho(b, addr, nconns, 64)
 			})
 		}
 	}
