@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -17,23 +18,24 @@ var ErrStopped = errors.New("loop: server stopped")
 // (Loop()); unless a method says otherwise, call it only on that loop's
 // goroutine, typically from a Handler callback, a Timer or Mail. None of its
 // methods block.
+//
+// A Conn is 96 bytes: what only a busy, migrating, closing or TLS
+// connection needs lives in io and x, allocated when first needed, so an
+// idle plain connection holds neither (TestConnSize pins this).
 type Conn struct {
-	fd    int
 	l     *Loop                // owner; read and written only by the owner loop
 	owner atomic.Pointer[Loop] // owner for other goroutines (Shutdown)
 	ln    *Listener
-	// remote is the TCP peer as a value: a net.Addr is built only when asked
-	// for (RemoteAddr), which saves a TCPAddr and its IP per idle connection.
-	// Zero for unix sockets.
-	remote netip.AddrPort
-	ctx    any
-	tr     Transport
+	ctx   any
+	io    *connIO  // pending input and queued output; nil while both are empty
+	x     *connExt // transport, migration, close state; nil until one is needed
 
-	pending []byte // unconsumed input; nil unless a message is incomplete
-	out     output
-
-	migrateTo *Loop
-	cl        *closeState // set by a graceful close (closing); nil before
+	// The TCP peer, recorded at accept; a net.Addr is built only when asked
+	// for (RemoteAddr). IPv4 is stored IPv4-mapped. Zero for unix sockets.
+	remoteIP   [16]byte
+	fd         int32
+	remoteZone uint32 // IPv6 scope id
+	remotePort uint16
 
 	events     uint8 // interest registered with the poller
 	registered bool
@@ -45,8 +47,125 @@ type Conn struct {
 	shutWr     bool // write side shut down
 	eof        bool // peer closed its side; stop reading
 	redeliver  bool // queued to have pending input delivered again
-	isTCP      bool
 	closed     atomic.Bool
+}
+
+// connIO is a connection's input and output while it has any: a Conn takes
+// one from its loop's free list when input stays pending or output is
+// queued, and gives it back once both are empty again.
+type connIO struct {
+	pending []byte // unconsumed input; nil unless a message is incomplete
+	out     output
+}
+
+// connExt is what only some connections need: a transport (TLS), a
+// destination while migrating, and the state of a graceful close.
+type connExt struct {
+	tr         Transport
+	migrateTo  *Loop
+	closeTimer Timer // Options.CloseTimeout, armed by a graceful close
+	closeErr   error // for Handler.Closed
+}
+
+// ext returns c's connExt, allocating it on first use.
+func (c *Conn) ext() *connExt {
+	if c.x == nil {
+		c.x = &connExt{}
+	}
+	return c.x
+}
+
+// transport is c's transport or nil.
+func (c *Conn) transport() Transport {
+	if c.x == nil {
+		return nil
+	}
+	return c.x.tr
+}
+
+// migrating is the loop c is being handed to, or nil.
+func (c *Conn) migrating() *Loop {
+	if c.x == nil {
+		return nil
+	}
+	return c.x.migrateTo
+}
+
+// pending is c's unconsumed input (nil if none).
+func (c *Conn) pending() []byte {
+	if c.io == nil {
+		return nil
+	}
+	return c.io.pending
+}
+
+// setPending keeps b as c's unconsumed input; nil drops it (and gives the
+// connIO back when no output is queued either).
+func (c *Conn) setPending(b []byte) {
+	if b != nil {
+		c.useIO().pending = b
+		return
+	}
+	if c.io != nil {
+		c.io.pending = nil
+		c.l.releaseIO(c)
+	}
+}
+
+// outSize is the number of output bytes queued.
+func (c *Conn) outSize() int {
+	if c.io == nil {
+		return 0
+	}
+	return c.io.out.size
+}
+
+// useIO returns c's connIO, taking one from the loop's free list if c has
+// none.
+func (c *Conn) useIO() *connIO {
+	if c.io == nil {
+		c.io = c.l.ioFree.get()
+	}
+	return c.io
+}
+
+// releaseIO gives c's connIO back to l once it holds neither input nor
+// output (an empty chunk left by Reserve goes back to the chunk pool).
+func (l *Loop) releaseIO(c *Conn) {
+	io := c.io
+	if io == nil || io.out.size > 0 || io.pending != nil {
+		return
+	}
+	c.io = nil
+	io.out.release(&l.chunks)
+	l.ioFree.put(io)
+}
+
+// ioPool is a loop's free list of connIOs. Loop goroutine only.
+type ioPool struct{ free []*connIO }
+
+// maxFreeIO bounds each loop's free list of connIOs (64 bytes each).
+const maxFreeIO = 4096
+
+func (p *ioPool) get() *connIO {
+	if n := len(p.free); n > 0 {
+		io := p.free[n-1]
+		p.free[n-1] = nil
+		p.free = p.free[:n-1]
+		return io
+	}
+	return &connIO{}
+}
+
+// put keeps an empty connIO (its chunks already released), with its chunk
+// list if that is small.
+func (p *ioPool) put(io *connIO) {
+	if cap(io.out.chunks) > 4 {
+		io.out.chunks = nil
+	}
+	if len(p.free) < maxFreeIO {
+		p.free = append(p.free, io)
+	}
 }
 
 // Loop returns the loop that owns c. Owner loop goroutine only (the owner
@@ -60,10 +179,34 @@ func (c *Conn) Listener() *Listener { return c.ln }
 // recorded at accept (each call allocates a new one, which the caller may
 // keep), or an unnamed *net.UnixAddr for unix sockets. Any goroutine.
 func (c *Conn) RemoteAddr() net.Addr {
-	if !c.isTCP {
+	if !c.isTCP() {
 		return &net.UnixAddr{Net: "unix"}
 	}
-	return net.TCPAddrFromAddrPort(c.remote)
+	ip := net.IP(make([]byte, net.IPv6len))
+	copy(ip, c.remoteIP[:])
+	a := &net.TCPAddr{IP: ip, Port: int(c.remotePort)}
+	if v4 := ip.To4(); v4 != nil {
+		a.IP = v4
+	} else if c.remoteZone != 0 {
+		a.Zone = strconv.FormatUint(uint64(c.remoteZone), 10)
+	}
+	return a
+}
+
+// isTCP reports whether c came from a TCP listener (not a unix socket).
+func (c *Conn) isTCP() bool { return c.ln.network != "unix" }
+
+// setRemote records the peer of an accepted TCP connection.
+func (c *Conn) setRemote(sa unix.Sockaddr) {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		c.remoteIP = netip.AddrFrom4(a.Addr).As16()
+		c.remotePort = uint16(a.Port)
+	case *unix.SockaddrInet6:
+		c.remoteIP = a.Addr
+		c.remotePort = uint16(a.Port)
+		c.remoteZone = a.ZoneId
+	}
 }
 
 // LocalAddr returns the local address. For a listener bound to a specific
@@ -72,9 +215,9 @@ func (c *Conn) RemoteAddr() net.Addr {
 // connections do not each hold one, falling back to the listener's address
 // once the socket is closed. Owner loop only.
 func (c *Conn) LocalAddr() net.Addr {
-	if c.isTCP && !c.closed.Load() {
+	if c.isTCP() && !c.closed.Load() {
 		if ta, ok := c.ln.Addr.(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
-			if sa, err := unix.Getsockname(c.fd); err == nil {
+			if sa, err := unix.Getsockname(int(c.fd)); err == nil {
 				if a := sockaddrToAddr(sa, "tcp"); a != nil {
 					return a
 				}
@@ -102,8 +245,8 @@ func (c *Conn) Write(b []byte) {
 	if c.closing || c.closed.Load() || len(b) == 0 {
 		return
 	}
-	if c.tr != nil {
-		if err := c.tr.Encode(c, b); err != nil {
+	if tr := c.transport(); tr != nil {
+		if err := tr.Encode(c, b); err != nil {
 			c.l.finalClose(c, err)
 		}
 		return
@@ -122,12 +265,12 @@ func (c *Conn) WriteRaw(b []byte) {
 }
 
 func (c *Conn) writeRaw(b []byte) {
-	c.out.write(&c.l.chunks, b)
+	c.useIO().out.write(&c.l.chunks, b)
 	c.afterWrite()
 }
 
 func (c *Conn) afterWrite() {
-	if c.out.size >= c.l.s.opts.HighWatermark {
+	if c.io.out.size >= c.l.s.opts.HighWatermark {
 		c.congested = true
 	}
 	if !c.dirty {
@@ -144,29 +287,32 @@ func (c *Conn) afterWrite() {
 // valid until Commit or the next call on any Conn of this loop. Owner loop
 // only.
 func (c *Conn) Reserve(n int) []byte {
-	if c.tr != nil || c.closing || c.closed.Load() {
+	if c.transport() != nil || c.closing || c.closed.Load() {
 		if cap(c.l.scratch) < n {
 			c.l.scratch = make([]byte, n)
 		}
 		return c.l.scratch[:cap(c.l.scratch)]
 	}
-	return c.out.reserve(&c.l.chunks, n)
+	return c.useIO().out.reserve(&c.l.chunks, n)
 }
 
 // Commit queues the first k bytes of the buffer returned by the preceding
 // Reserve. Owner loop only.
 func (c *Conn) Commit(k int) {
 	if k <= 0 {
+		if c.io != nil {
+			c.l.releaseIO(c)
+		}
 		return
 	}
-	if c.tr != nil {
+	if c.transport() != nil {
 		c.Write(c.l.scratch[:k])
 		return
 	}
 	if c.closing || c.closed.Load() {
 		return
 	}
-	c.out.commit(k)
+	c.io.out.commit(k)
 	c.afterWrite()
 }
 
@@ -182,11 +328,11 @@ func (c *Conn) ExpectInput(n int) { c.l.want = n }
 
 // Buffered returns the number of output bytes not yet written to the socket.
 // Owner loop only.
-func (c *Conn) Buffered() int { return c.out.size }
+func (c *Conn) Buffered() int { return c.outSize() }
 
 // Congested reports whether Buffered() >= Options.HighWatermark. The handler
 // should stop producing for c until Handler.Writable. Owner loop only.
-func (c *Conn) Congested() bool { return c.out.size >= c.l.s.opts.HighWatermark }
+func (c *Conn) Congested() bool { return c.outSize() >= c.l.s.opts.HighWatermark }
 
 // PauseRead stops reading from c (for example while a password is checked
 // off the loop). Input already pending stays pending. Owner loop only.
@@ -207,12 +353,12 @@ func (c *Conn) ResumeRead() {
 	}
 	c.paused = false
 	l := c.l
-	if !c.registered && !c.closed.Load() && c.migrateTo == nil {
+	if !c.registered && !c.closed.Load() && c.migrating() == nil {
 		l.register(c) // deregistered after a hang-up while paused
 	} else {
 		l.updateInterest(c)
 	}
-	if len(c.pending) > 0 && !c.redeliver {
+	if len(c.pending()) > 0 && !c.redeliver {
 		c.redeliver = true
 		l.redeliver = append(l.redeliver, c)
 	}
@@ -242,17 +388,10 @@ func (c *Conn) Shutdown() {
 	}
 }
 
-// closeState is what only a connection being closed gracefully needs: it
-// is allocated then, so that open connections do not carry it.
-type closeState struct {
-	timer Timer // Options.CloseTimeout
-	err   error // for Handler.Closed
-}
-
 // closeErr is the error a graceful close was started with (nil if none).
 func (c *Conn) closeErr() error {
-	if c.cl != nil {
-		return c.cl.err
+	if c.x != nil {
+		return c.x.closeErr
 	}
 	return nil
 }

@@ -23,9 +23,9 @@ type framedHandler struct {
 func (h *framedHandler) data(c *Conn, in []byte) int {
 	// pendingSize allows twice the input plus a read buffer, and a
 	// recycled buffer up to twice that.
-	if len(c.pending) > 0 && cap(c.pending) > 4*len(c.pending)+2*h.bufSize {
+	if len(c.pending()) > 0 && cap(c.pending()) > 4*len(c.pending())+2*h.bufSize {
 		h.mu.Lock()
-		h.oversz = max(h.oversz, cap(c.pending))
+		h.oversz = max(h.oversz, cap(c.pending()))
 		h.mu.Unlock()
 	}
 	done := 0
@@ -106,8 +106,8 @@ func TestExpectInputAnnouncedOnly(t *testing.T) {
 	first := make(chan struct{}, 4)
 	h.testHandler.data = func(c *Conn, in []byte) int {
 		k := h.data(c, in)
-		if len(c.pending) > 0 {
-			capc <- cap(c.pending)
+		if len(c.pending()) > 0 {
+			capc <- cap(c.pending())
 		} else {
 			first <- struct{}{}
 		}

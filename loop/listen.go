@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"strconv"
 	"sync"
@@ -268,22 +267,6 @@ func removeStaleSocket(path string) error {
 	}
 }
 
-// sockaddrToAddrPort converts an accepted TCP peer address; the zero value
-// for anything else.
-func sockaddrToAddrPort(sa unix.Sockaddr) netip.AddrPort {
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
-	case *unix.SockaddrInet6:
-		ip := netip.AddrFrom16(a.Addr)
-		if a.ZoneId != 0 {
-			ip = ip.WithZone(strconv.Itoa(int(a.ZoneId)))
-		}
-		return netip.AddrPortFrom(ip, uint16(a.Port))
-	}
-	return netip.AddrPort{}
-}
-
 func sockaddrToAddr(sa unix.Sockaddr, network string) net.Addr {
 	switch a := sa.(type) {
 	case *unix.SockaddrInet4:
@@ -412,10 +395,9 @@ func (l *Loop) accept(ls *lsock) {
 			unix.Close(nfd)
 			continue
 		}
-		c := &Conn{fd: nfd, ln: ls.ln}
+		c := &Conn{fd: int32(nfd), ln: ls.ln}
 		if ls.ln.network != "unix" {
-			c.isTCP = true
-			c.remote = sockaddrToAddrPort(sa)
+			c.setRemote(sa)
 			unix.SetsockoptInt(nfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		}
 		s.live.Add(1)

@@ -29,6 +29,7 @@ type Loop struct {
 	readyEv []ready
 	iov     []unix.Iovec
 	chunks  chunkPool
+	ioFree  ioPool
 	scratch []byte
 	wheel   wheel
 	now     time.Time
@@ -146,7 +147,7 @@ func (l *Loop) run() {
 			c := l.redeliver[i]
 			l.redeliver[i] = nil
 			c.redeliver = false
-			if c.l == l && !c.closed.Load() && !c.closing && !c.paused && c.migrateTo == nil && len(c.pending) > 0 {
+			if c.l == l && !c.closed.Load() && !c.closing && !c.paused && c.migrating() == nil && len(c.pending()) > 0 {
 				l.deliver(c, nil)
 			}
 			l.reapClosed()
@@ -181,10 +182,10 @@ func (l *Loop) dispatch(ev ready) {
 }
 
 func (l *Loop) connEvent(c *Conn, f uint8) {
-	if c.migrateTo != nil {
+	if c.migrating() != nil {
 		return
 	}
-	if f&rdWrite != 0 && c.out.size > 0 {
+	if f&rdWrite != 0 && c.outSize() > 0 {
 		l.flush(c)
 		if c.closed.Load() {
 			return
@@ -216,12 +217,14 @@ func (l *Loop) read(c *Conn) {
 	// Conn.ExpectInput) is read straight into that buffer: no copy from the
 	// loop's read buffer, no growth.
 	buf := l.buf
-	spare := cap(c.pending) - len(c.pending)
-	direct := c.tr == nil && len(c.pending) > 0 && spare > 0 && (spare >= minDirectRead || cap(c.pending) >= len(l.buf))
+	pending := c.pending()
+	tr := c.transport()
+	spare := cap(pending) - len(pending)
+	direct := tr == nil && len(pending) > 0 && spare > 0 && (spare >= minDirectRead || cap(pending) >= len(l.buf))
 	if direct {
-		buf = c.pending[len(c.pending):cap(c.pending)]
+		buf = pending[len(pending):cap(pending)]
 	}
-	n, err := unix.Read(c.fd, buf)
+	n, err := unix.Read(int(c.fd), buf)
 	if err != nil {
 		if err == unix.EAGAIN || err == unix.EINTR {
 			return
@@ -234,7 +237,7 @@ func (l *Loop) read(c *Conn) {
 			l.closeGraceful(c, io.EOF)
 		}
 		c.eof = true
-		if c.out.size == 0 || c.closed.Load() {
+		if c.outSize() == 0 || c.closed.Load() {
 			l.finalClose(c, c.closeErr())
 			return
 		}
@@ -245,13 +248,13 @@ func (l *Loop) read(c *Conn) {
 		return // draining after Close: input is discarded
 	}
 	if direct {
-		c.pending = c.pending[:len(c.pending)+n]
+		c.io.pending = pending[:len(pending)+n]
 		l.deliver(c, nil)
 		return
 	}
 	in := l.buf[:n]
-	if c.tr != nil {
-		app, err := c.tr.Decode(c, in)
+	if tr != nil {
+		app, err := tr.Decode(c, in)
 		if err != nil {
 			l.finalClose(c, err)
 			return
@@ -265,12 +268,14 @@ func (l *Loop) read(c *Conn) {
 // as Data consumes something and bytes remain, and keeps what is left.
 func (l *Loop) deliver(c *Conn, b []byte) {
 	in := b
+	pending := c.pending()
 	fromPending := false
-	if len(c.pending) > 0 {
+	if len(pending) > 0 {
 		if len(b) > 0 {
-			c.pending = append(c.pending, b...)
+			pending = append(pending, b...)
+			c.io.pending = pending
 		}
-		in = c.pending
+		in = pending
 		fromPending = true
 	}
 	off := 0
@@ -283,35 +288,35 @@ func (l *Loop) deliver(c *Conn, b []byte) {
 			break
 		}
 		off += min(k, len(in)-off)
-		if c.closed.Load() || c.closing || c.paused || c.migrateTo != nil {
+		if c.closed.Load() || c.closing || c.paused || c.migrating() != nil {
 			break
 		}
 	}
 	if c.closed.Load() || c.closing {
-		c.pending = nil
+		c.setPending(nil)
 		return
 	}
 	rest := in[off:]
 	switch {
 	case len(rest) == 0:
 		if fromPending {
-			l.recycle(c.pending)
+			l.recycle(pending)
 		}
-		c.pending = nil
+		c.setPending(nil)
 	case fromPending:
 		need := max(want, len(rest))
-		if t := l.pendingSize(len(rest), need); t > cap(c.pending) || cap(c.pending) > 2*t {
+		if t := l.pendingSize(len(rest), need); t > cap(pending) || cap(pending) > 2*t {
 			// Too small for the announced message, or far larger than
 			// what is left (a large message was followed by the start of
 			// a small one): move to a buffer of the right size.
-			c.pending = l.pendingBuf(rest, need, c.pending)
+			c.setPending(l.pendingBuf(rest, need, pending))
 		} else if off > 0 {
-			m := copy(c.pending, rest)
-			c.pending = c.pending[:m]
+			m := copy(pending, rest)
+			c.setPending(pending[:m])
 		}
 	default:
 		// only when a message straddles reads
-		c.pending = l.pendingBuf(rest, max(want, len(rest)), nil) // rest aliases l.buf or the transport's
+		c.setPending(l.pendingBuf(rest, max(want, len(rest)), nil)) // rest aliases l.buf or the transport's
 	}
 }
 
@@ -375,7 +380,7 @@ func (l *Loop) flushDirty() {
 		c := l.dirty[i]
 		l.dirty[i] = nil
 		c.dirty = false
-		if c.closed.Load() || c.migrateTo != nil || c.l != l {
+		if c.closed.Load() || c.migrating() != nil || c.l != l {
 			continue
 		}
 		l.flush(c)
@@ -387,11 +392,12 @@ func (l *Loop) flushDirty() {
 // holds more chunks than one writev takes) and arms write interest while
 // output remains.
 func (l *Loop) flush(c *Conn) {
-	for c.out.size > 0 {
-		full := len(c.out.chunks) <= maxIovecs
-		n, err := writeOut(c.fd, &c.out, &l.iov)
+	for c.outSize() > 0 {
+		out := &c.io.out
+		full := len(out.chunks) <= maxIovecs
+		n, err := writeOut(int(c.fd), out, &l.iov)
 		if n > 0 {
-			c.out.consume(&l.chunks, n)
+			out.consume(&l.chunks, n)
 		}
 		if err != nil {
 			if err == unix.EINTR {
@@ -407,15 +413,19 @@ func (l *Loop) flush(c *Conn) {
 			break // one syscall per connection per iteration
 		}
 	}
-	c.wantWrite = c.out.size > 0
+	size := c.outSize()
+	if size == 0 {
+		l.releaseIO(c)
+	}
+	c.wantWrite = size > 0
 	l.updateInterest(c)
-	if c.congested && c.out.size < l.s.opts.LowWatermark {
+	if c.congested && size < l.s.opts.LowWatermark {
 		c.congested = false
 		if !c.closing {
 			l.h.Writable(c)
 		}
 	}
-	if c.closing && c.out.size == 0 && !c.closed.Load() {
+	if c.closing && c.outSize() == 0 && !c.closed.Load() {
 		if c.eof {
 			l.finalClose(c, c.closeErr())
 		} else if !c.shutWr {
@@ -429,7 +439,7 @@ func (c *Conn) want() uint8 {
 	if (!c.paused || c.closing) && !c.eof {
 		ev |= evRead
 	}
-	if c.wantWrite && c.out.size > 0 {
+	if c.wantWrite && c.outSize() > 0 {
 		ev |= evWrite
 	}
 	return ev
@@ -443,7 +453,7 @@ func (l *Loop) updateInterest(c *Conn) {
 	if w == c.events {
 		return
 	}
-	if err := l.p.mod(c.fd, c.events, w); err != nil {
+	if err := l.p.mod(int(c.fd), c.events, w); err != nil {
 		l.finalClose(c, err)
 		return
 	}
@@ -452,10 +462,11 @@ func (l *Loop) updateInterest(c *Conn) {
 
 // register puts c in l's table and poller.
 func (l *Loop) register(c *Conn) error {
-	if c.fd >= len(l.conns) {
+	fd := int(c.fd)
+	if fd >= len(l.conns) {
 		n := 2 * len(l.conns)
-		if n <= c.fd {
-			n = c.fd + 1
+		if n <= fd {
+			n = fd + 1
 		}
 		if n < 64 {
 			n = 64
@@ -464,12 +475,12 @@ func (l *Loop) register(c *Conn) error {
 		copy(t, l.conns)
 		l.conns = t
 	}
-	if l.conns[c.fd] != c {
-		l.conns[c.fd] = c
+	if l.conns[fd] != c {
+		l.conns[fd] = c
 		l.nconns++
 	}
 	w := c.want()
-	if err := l.p.add(c.fd, w); err != nil {
+	if err := l.p.add(fd, w); err != nil {
 		return err
 	}
 	c.events = w
@@ -482,13 +493,13 @@ func (l *Loop) deregister(c *Conn) {
 	if !c.registered {
 		return
 	}
-	l.p.del(c.fd, c.events)
+	l.p.del(int(c.fd), c.events)
 	c.registered = false
 	c.events = 0
 }
 
 func (l *Loop) untable(c *Conn) {
-	if c.fd < len(l.conns) && l.conns[c.fd] == c {
+	if int(c.fd) < len(l.conns) && l.conns[c.fd] == c {
 		l.conns[c.fd] = nil
 		l.nconns--
 	}
@@ -500,19 +511,19 @@ func (l *Loop) closeGraceful(c *Conn, err error) {
 		return
 	}
 	c.closing = true
-	if c.cl == nil {
-		c.cl = &closeState{}
-		c.cl.timer = Timer{l: l, fn: func() { l.finalClose(c, c.closeErr()) }}
+	x := c.ext()
+	if x.closeTimer.fn == nil {
+		x.closeTimer = Timer{l: l, fn: func() { l.finalClose(c, c.closeErr()) }}
 	}
-	c.cl.err = err
-	c.migrateTo = nil
-	c.pending = nil
-	if c.tr != nil {
-		c.tr.Closing(c)
+	x.closeErr = err
+	x.migrateTo = nil
+	c.setPending(nil)
+	if x.tr != nil {
+		x.tr.Closing(c)
 	}
-	c.cl.timer.Reset(l.s.opts.CloseTimeout)
+	x.closeTimer.Reset(l.s.opts.CloseTimeout)
 	l.updateInterest(c) // reading again if paused, to see the peer's close
-	if c.out.size == 0 {
+	if c.outSize() == 0 {
 		l.shutWrite(c)
 	} else if !c.dirty {
 		c.dirty = true
@@ -522,7 +533,7 @@ func (l *Loop) closeGraceful(c *Conn, err error) {
 
 func (l *Loop) shutWrite(c *Conn) {
 	c.shutWr = true
-	if err := unix.Shutdown(c.fd, unix.SHUT_WR); err != nil {
+	if err := unix.Shutdown(int(c.fd), unix.SHUT_WR); err != nil {
 		l.finalClose(c, c.closeErr())
 	}
 }
@@ -534,12 +545,15 @@ func (l *Loop) finalClose(c *Conn, err error) {
 	}
 	l.deregister(c)
 	l.untable(c)
-	unix.Close(c.fd) // c.fd stays as it was: other loops compare it (closeReq)
-	c.out.release(&l.chunks)
-	c.pending = nil
-	c.migrateTo = nil
-	if c.cl != nil {
-		c.cl.timer.Stop()
+	unix.Close(int(c.fd)) // c.fd stays as it was: other loops compare it (closeReq)
+	if c.io != nil {
+		c.io.pending = nil
+		c.io.out.release(&l.chunks)
+		l.releaseIO(c)
+	}
+	if x := c.x; x != nil {
+		x.migrateTo = nil
+		x.closeTimer.Stop()
 	}
 	l.reap = append(l.reap, reaped{c, err})
 	if l.s.live.Add(-1) == 0 && l.s.stopping.Load() {
@@ -575,7 +589,7 @@ func (l *Loop) mail(m any) {
 			o.Post(m) // migrated meanwhile: forward
 			return
 		}
-		if c.fd < len(l.conns) && l.conns[c.fd] == c {
+		if int(c.fd) < len(l.conns) && l.conns[c.fd] == c {
 			l.closeGraceful(c, nil)
 			return
 		}
@@ -612,7 +626,12 @@ func (l *Loop) mail(m any) {
 // hands it to the handler.
 func (l *Loop) adopt(c *Conn) {
 	c.l = l
-	c.migrateTo = nil
+	if x := c.x; x != nil {
+		x.migrateTo = nil
+		if x.tr == nil && x.closeTimer.fn == nil {
+			c.x = nil // only the migration needed it
+		}
+	}
 	c.dirty = false
 	c.events = 0
 	c.registered = false
@@ -636,14 +655,14 @@ func (l *Loop) adopt(c *Conn) {
 			break
 		}
 	}
-	if c.closed.Load() || c.closing || c.migrateTo != nil {
+	if c.closed.Load() || c.closing || c.migrating() != nil {
 		return
 	}
-	if c.out.size > 0 && !c.dirty {
+	if c.outSize() > 0 && !c.dirty {
 		c.dirty = true
 		l.dirty = append(l.dirty, c)
 	}
-	if len(c.pending) > 0 && !c.paused && !c.closing {
+	if len(c.pending()) > 0 && !c.paused && !c.closing {
 		l.deliver(c, nil)
 	}
 }

@@ -3,6 +3,7 @@ package loop
 import (
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/sol-broker/sol/internal/idleclients"
 )
@@ -35,3 +36,12 @@ func TestIdleConnMemory(t *testing.T) {
 // TestHelperIdleClients is the client side of TestIdleConnMemory; it does
 // nothing unless started by it.
 func TestHelperIdleClients(t *testing.T) { idleclients.Serve(t, nil) }
+
+// TestConnSize pins the size of a Conn: every idle connection holds one, and
+// 96 bytes is the size class it fits in once what busy, TLS, migrating and
+// closing connections need lives outside it (connIO, connExt).
+func TestConnSize(t *testing.T) {
+	if s := unsafe.Sizeof(Conn{}); s > 96 {
+		t.Fatalf("Conn is %d bytes, want <= 96", s)
+	}
+}

@@ -13,10 +13,11 @@ func (c *Conn) Migrate(to *Loop) {
 	if to == nil || to == c.l || c.closing || c.closed.Load() {
 		return
 	}
-	if c.migrateTo == nil {
+	x := c.ext()
+	if x.migrateTo == nil {
 		c.l.migrations = append(c.l.migrations, c)
 	}
-	c.migrateTo = to
+	x.migrateTo = to
 }
 
 // postMigrations runs last in an iteration: after it, this loop no longer
@@ -24,7 +25,7 @@ func (c *Conn) Migrate(to *Loop) {
 func (l *Loop) postMigrations() {
 	for i, c := range l.migrations {
 		l.migrations[i] = nil
-		to := c.migrateTo
+		to := c.migrating()
 		if to == nil || c.closed.Load() || c.l != l {
 			continue
 		}
@@ -42,7 +43,7 @@ func (l *Loop) postMigrations() {
 			c.owner.Store(l)
 			l.conns[c.fd] = c
 			l.nconns++
-			c.migrateTo = nil
+			c.x.migrateTo = nil
 			l.finalClose(c, ErrStopped)
 			continue
 		}

@@ -9,13 +9,11 @@ const maxFreeChunks = 256
 // maxIovecs caps one writev call (IOV_MAX is 1024 on Linux and the BSDs).
 const maxIovecs = 1024
 
-// maxFreeLists bounds each loop's free list of chunk lists.
-const maxFreeLists = 1024
-
 // output is a connection's pending output: a queue of chunks, the first read
-// from head. Chunks, and the list holding them, come from the owning loop's
-// free lists and go back to them when written, so an idle connection holds
-// no output memory at all.
+// from head. Chunks come from the owning loop's free list and go back to it
+// when written; the output itself lives in a connIO that the connection
+// gives back to its loop once drained, so an idle connection holds no output
+// memory at all.
 type output struct {
 	chunks [][]byte // each len = bytes filled, cap = chunkSize
 	head   int      // bytes of chunks[0] already written
@@ -24,27 +22,7 @@ type output struct {
 
 // chunkPool is a loop's free list of chunks. Loop goroutine only.
 type chunkPool struct {
-	free  [][]byte
-	lists [][][]byte // empty chunk lists (cap <= 4) of drained outputs
-}
-
-// list returns an empty chunk list for an output that has none.
-func (p *chunkPool) list() [][]byte {
-	if n := len(p.lists); n > 0 {
-		l := p.lists[n-1]
-		p.lists[n-1] = nil
-		p.lists = p.lists[:n-1]
-		return l
-	}
-	return make([][]byte, 0, 2)
-}
-
-// putList keeps an emptied chunk list (its slots already nil) for reuse.
-func (p *chunkPool) putList(l [][]byte) {
-	if cap(l) == 0 || cap(l) > 4 || len(p.lists) >= maxFreeLists {
-		return
-	}
-	p.lists = append(p.lists, l[:0])
+	free [][]byte
 }
 
 func (p *chunkPool) get() []byte {
@@ -70,9 +48,6 @@ func (o *output) write(p *chunkPool, b []byte) {
 	for len(b) > 0 {
 		n := len(o.chunks)
 		if n == 0 || len(o.chunks[n-1]) == cap(o.chunks[n-1]) {
-			if o.chunks == nil {
-				o.chunks = p.list()
-			}
 			o.chunks = append(o.chunks, p.get())
 			n++
 		}
@@ -89,9 +64,6 @@ func (o *output) write(p *chunkPool, b []byte) {
 func (o *output) reserve(p *chunkPool, n int) []byte {
 	k := len(o.chunks)
 	if k == 0 || cap(o.chunks[k-1])-len(o.chunks[k-1]) < n {
-		if o.chunks == nil {
-			o.chunks = p.list()
-		}
 		if n > chunkSize {
 			o.chunks = append(o.chunks, make([]byte, 0, n))
 		} else {
@@ -132,20 +104,16 @@ func (o *output) consume(p *chunkPool, n int) {
 	}
 	if len(o.chunks) == 0 {
 		o.head = 0
-		// Back to the loop (unless a burst grew it large): a drained
-		// connection holds no list.
-		p.putList(o.chunks)
-		o.chunks = nil
 	}
 }
 
-// release returns every chunk to p and empties the queue.
+// release returns every chunk to p and empties the queue, keeping the
+// list's capacity.
 func (o *output) release(p *chunkPool) {
 	for i, c := range o.chunks {
 		p.put(c)
 		o.chunks[i] = nil
 	}
-	p.putList(o.chunks[:0])
-	o.chunks = nil
+	o.chunks = o.chunks[:0]
 	o.head, o.size = 0, 0
 }

@@ -31,7 +31,11 @@ type Transport interface {
 // SetTransport installs t (nil removes it) for all later input and output.
 // Bytes already pending as input are not passed through t. Loop goroutine
 // only.
-func (c *Conn) SetTransport(t Transport) { c.tr = t }
+func (c *Conn) SetTransport(t Transport) {
+	if t != nil || c.x != nil {
+		c.ext().tr = t
+	}
+}
 
 // Transport returns the installed transport or nil. Loop goroutine only.
-func (c *Conn) Transport() Transport { return c.tr }
+func (c *Conn) Transport() Transport { return c.transport() }
