@@ -23,24 +23,14 @@ type conn struct {
 	ls       *loopState
 	listener *ListenerOptions
 	s        *session
-	timer    *loop.Timer // connect timeout, then keep alive
 	will     *will
+	x        *connExtra // nil until a password check or a topic alias needs it
 
-	connectPkt []byte // CONNECT kept while the password is checked
-
-	// 5.0 limits the client announced.
-	aliasOut map[string]uint16
-	aliasIn  [][]byte // our Topic Alias Maximum, index alias-1
-
-	// lastRead is when the last whole packet arrived, as time since
-	// Broker.startTime (a monotonic reading shared by all loops, so it
-	// survives a migration), in 8 bytes where a time.Time takes 24.
-	lastRead      time.Duration
 	maxPacketOut  int32  // client's Maximum Packet Size (at most 268,435,455)
 	sessionExpiry uint32 // as connected, for the DISCONNECT rule [MQTT-3.14.2-2]
+	dl            int32  // 1 + index in ls.deadlines (keepalive.go); 0: none
 	keepAlive     uint16 // seconds, as connected
-	aliasMaxOut   uint16 // client's Topic Alias Maximum
-	aliasOutNext  uint16
+	aliasMaxOut   uint16 // client's Topic Alias Maximum (5.0)
 
 	state            uint8
 	version          byte
@@ -48,6 +38,25 @@ type conn struct {
 	normalDisconnect bool // DISCONNECT 0x00 received: no will [MQTT-3.1.2-10]
 	problemInfo      bool // Request Problem Information
 	bridge           bool // a Mosquitto bridge (protocol level with the top bit set)
+}
+
+// connExtra is what only some connections need, allocated on first use
+// (extra): an idle 3.1.1 client holds none.
+type connExtra struct {
+	connectPkt []byte // CONNECT kept while the password is checked
+
+	// 5.0 topic aliases in both directions.
+	aliasOut     map[string]uint16
+	aliasIn      [][]byte // our Topic Alias Maximum, index alias-1
+	aliasOutNext uint16
+}
+
+// extra returns cs's connExtra, allocating it on first use.
+func (cs *conn) extra() *connExtra {
+	if cs.x == nil {
+		cs.x = &connExtra{}
+	}
+	return cs.x
 }
 
 // keepAliveDur is the keep alive the client asked for (0: none).
@@ -85,7 +94,7 @@ func (cs *conn) data(in []byte) int {
 		}
 		// Keep alive counts whole control packets, not bytes: a peer that
 		// trickles a packet one byte at a time is still idle [MQTT-3.1.2-22].
-		cs.lastRead = cs.ls.sinceStart()
+		cs.ls.touch(cs, cs.ls.sinceStart())
 		if !cs.packet(in[consumed : consumed+n]) {
 			break // migrated or paused: the rest waits
 		}
@@ -247,41 +256,9 @@ func (cs *conn) clientID() string {
 	return ""
 }
 
-// startConnectTimer closes the connection if no CONNECT arrives in time.
-func (cs *conn) startConnectTimer() {
-	cs.timer = cs.ls.l.NewTimer(cs.timeout)
-	cs.timer.Reset(cs.ls.b.opts.ConnectTimeout)
-}
-
-// timeout is the connection's one timer: connect timeout before CONNACK,
-// keep alive after. Keep alive is checked lazily: the timer fires at one and
-// a half keep alive periods after the last check and is re-armed for the
-// remainder if the client has sent anything since [MQTT-3.1.2-22].
-func (cs *conn) timeout() {
-	if cs.state == stateClosing || cs.c.Closed() {
-		return
-	}
-	if cs.state != stateConnected {
-		cs.ls.m.Refuse(metrics.RefuseConnectTimeout)
-		cs.closeNow("connect timeout")
-		return
-	}
-	ka := cs.keepAliveDur()
-	limit := ka + ka/2
-	idle := cs.ls.sinceStart() - cs.lastRead
-	if idle < limit {
-		cs.timer.Reset(limit - idle)
-		return
-	}
-	cs.ls.b.log.Debug("keep alive timeout", "client", cs.clientID())
-	cs.disconnect(mqtt.KeepAliveTimeout)
-}
-
 // closed runs when the loop reports the connection gone.
 func (cs *conn) closed(err error) {
-	if cs.timer != nil {
-		cs.timer.Stop()
-	}
+	cs.ls.clearDeadline(cs)
 	cs.unadmit()
 	cs.state = stateClosing
 	s := cs.s

@@ -33,10 +33,7 @@ func (cs *conn) onConnect(pkt []byte) bool {
 	cs.version = p.ProtocolLevel
 	if len(p.ClientID) > 0 {
 		if owner := ls.b.ownerOf(p.ClientID); owner != ls.idx {
-			if cs.timer != nil {
-				cs.timer.Stop()
-				cs.timer = nil
-			}
+			ls.clearDeadline(cs) // the table is this loop's
 			cs.c.Migrate(ls.b.loops[owner].l)
 			return false
 		}
@@ -82,11 +79,12 @@ func (cs *conn) onConnect(pkt []byte) bool {
 		return cs.accept(p)
 	}
 	// The check runs off the loop: keep the CONNECT, pause reads.
-	cs.connectPkt = append([]byte(nil), pkt...)
+	x := cs.extra()
+	x.connectPkt = append([]byte(nil), pkt...)
 	cs.state = stateAuth
 	cs.c.PauseRead()
 	var q mqtt.Connect
-	if err := mqtt.DecodeConnect(cs.connectPkt, &q); err != nil {
+	if err := mqtt.DecodeConnect(x.connectPkt, &q); err != nil {
 		cs.fail(err)
 		return true
 	}
@@ -126,8 +124,8 @@ func (cs *conn) authDone(ok bool) {
 	if cs.state != stateAuth || cs.c.Closed() {
 		return
 	}
-	pkt := cs.connectPkt
-	cs.connectPkt = nil
+	pkt := cs.x.connectPkt
+	cs.x.connectPkt = nil
 	cs.c.ResumeRead()
 	if !ok {
 		cs.ls.b.log.Info("authentication failed", "remote", cs.c.RemoteAddr())
@@ -303,14 +301,7 @@ func (cs *conn) accept(p *mqtt.Connect) bool {
 	}
 	cs.write(mqtt.AppendConnack(ls.enc[:0], v, present, mqtt.Success, &props))
 	cs.state = stateConnected
-	if cs.timer == nil {
-		cs.timer = ls.l.NewTimer(cs.timeout)
-	}
-	if ka := cs.keepAliveDur(); ka > 0 {
-		cs.timer.Reset(ka + ka/2)
-	} else {
-		cs.timer.Stop()
-	}
+	cs.startKeepAlive()
 	ls.b.log.Debug("client connected", "client", id, "remote", cs.c.RemoteAddr(), "version", v, "session_present", present)
 
 	// Resend what was in flight [MQTT-4.4.0-1], then the queue.

@@ -20,6 +20,13 @@ type loopState struct {
 
 	sessions map[string]*session // sessions owned by this loop, by client identifier
 
+	// Connect and keep alive deadlines of this loop's connections
+	// (keepalive.go).
+	deadlines  []deadline
+	expired    []*conn
+	sweepTimer *loop.Timer
+	sweeping   bool
+
 	m     *metrics.Loop // this loop's counters; nil (records nothing) when metrics are off
 	mails int           // mail items handled this iteration, for m.Iteration
 
@@ -107,7 +114,7 @@ func (h *handler) Open(c *loop.Conn) {
 	}
 	h.b.conns.Add(1)
 	ls.m.Accepted()
-	cs := &conn{c: c, ls: ls, lastRead: ls.sinceStart()}
+	cs := &conn{c: c, ls: ls}
 	if lo, ok := c.Listener().Tag.(*ListenerOptions); ok {
 		cs.listener = lo
 	}

@@ -134,17 +134,18 @@ func (cs *conn) resolveAlias(p *mqtt.Publish) error {
 	if a == 0 || a > cs.ls.b.opts.TopicAliasMaximum {
 		return mqtt.TopicAliasInvalid // [MQTT-3.3.2-8] [MQTT-3.3.2-9]
 	}
-	if cs.aliasIn == nil {
-		cs.aliasIn = make([][]byte, cs.ls.b.opts.TopicAliasMaximum)
+	x := cs.extra()
+	if x.aliasIn == nil {
+		x.aliasIn = make([][]byte, cs.ls.b.opts.TopicAliasMaximum)
 	}
 	if len(p.Topic) > 0 {
-		cs.aliasIn[a-1] = append(cs.aliasIn[a-1][:0], p.Topic...)
+		x.aliasIn[a-1] = append(x.aliasIn[a-1][:0], p.Topic...)
 		return nil
 	}
-	if len(cs.aliasIn[a-1]) == 0 {
+	if len(x.aliasIn[a-1]) == 0 {
 		return mqtt.ProtocolError // [MQTT-3.3.4-6] alias never set
 	}
-	p.Topic = cs.aliasIn[a-1]
+	p.Topic = x.aliasIn[a-1]
 	return nil
 }
 
@@ -430,8 +431,8 @@ func (ls *loopState) send(cs *conn, d *delivery, pid uint16, dup bool) bool {
 		return false
 	}
 	if newAlias != 0 {
-		cs.aliasOut[string(d.m.Topic)] = newAlias
-		cs.aliasOutNext = newAlias
+		cs.x.aliasOut[string(d.m.Topic)] = newAlias
+		cs.x.aliasOutNext = newAlias
 	}
 	if d.qos > 0 && pid == 0 {
 		pid = ls.stateOf(cs.s).inflight.add(*d)
@@ -511,19 +512,20 @@ func (cs *conn) applyAliasOut(p *mqtt.Publish) uint16 {
 	if cs.aliasMaxOut == 0 {
 		return 0
 	}
-	if a, ok := cs.aliasOut[string(p.Topic)]; ok {
+	x := cs.extra()
+	if a, ok := x.aliasOut[string(p.Topic)]; ok {
 		p.Props.TopicAlias = a
 		p.Props.Set(mqtt.PropTopicAlias)
 		p.Topic = nil
 		return 0
 	}
-	if cs.aliasOutNext >= cs.aliasMaxOut {
+	if x.aliasOutNext >= cs.aliasMaxOut {
 		return 0
 	}
-	if cs.aliasOut == nil {
-		cs.aliasOut = make(map[string]uint16)
+	if x.aliasOut == nil {
+		x.aliasOut = make(map[string]uint16)
 	}
-	a := cs.aliasOutNext + 1
+	a := x.aliasOutNext + 1
 	p.Props.TopicAlias = a
 	p.Props.Set(mqtt.PropTopicAlias)
 	return a
