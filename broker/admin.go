@@ -106,8 +106,8 @@ func (ls *loopState) clientInfo(s *session) admin.ClientInfo {
 // Clients implements admin.Broker: every loop lists its sessions.
 func (a adminBroker) Clients(ctx context.Context, offset, limit int) ([]admin.ClientInfo, int, error) {
 	per, err := askLoops(ctx, a.b, nil, func(ls *loopState) []admin.ClientInfo {
-		out := make([]admin.ClientInfo, 0, len(ls.sessions))
-		for _, s := range ls.sessions {
+		out := make([]admin.ClientInfo, 0, ls.sessions.len())
+		for s := range ls.sessions.all() {
 			out = append(out, ls.clientInfo(s))
 		}
 		return out
@@ -127,7 +127,7 @@ func (a adminBroker) Client(ctx context.Context, id string) (admin.ClientInfo, e
 		ok bool
 	}
 	res, err := askLoops(ctx, a.b, []int{a.b.ownerOf([]byte(id))}, func(ls *loopState) answer {
-		s := ls.sessions[id]
+		s := ls.sessions.get(id)
 		if s == nil {
 			return answer{}
 		}
@@ -148,7 +148,7 @@ func (a adminBroker) Client(ctx context.Context, id string) (admin.ClientInfo, e
 // server-initiated close).
 func (a adminBroker) Disconnect(ctx context.Context, id string) error {
 	res, err := askLoops(ctx, a.b, []int{a.b.ownerOf([]byte(id))}, func(ls *loopState) bool {
-		s := ls.sessions[id]
+		s := ls.sessions.get(id)
 		if s == nil || s.conn == nil || s.conn.state != stateConnected {
 			return false
 		}
@@ -195,14 +195,14 @@ func (a adminBroker) Subscriptions(ctx context.Context, clientID string, offset,
 	}
 	per, err := askLoops(ctx, a.b, idx, func(ls *loopState) answer {
 		if clientID != "" {
-			s := ls.sessions[clientID]
+			s := ls.sessions.get(clientID)
 			if s == nil {
 				return answer{}
 			}
 			return answer{subscriptionInfos(s, nil), true}
 		}
 		var out []admin.SubscriptionInfo
-		for _, s := range ls.sessions {
+		for s := range ls.sessions.all() {
 			out = subscriptionInfos(s, out)
 		}
 		return answer{out, true}

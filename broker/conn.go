@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/sol-broker/sol/loop"
@@ -176,7 +177,7 @@ func (cs *conn) fail(err error) {
 	if rc < 0x80 {
 		rc = mqtt.UnspecifiedError
 	}
-	cs.ls.b.log.Debug("client error", "client", cs.clientID(), "remote", cs.c.RemoteAddr(), "reason", rc, "err", err)
+	cs.ls.b.log.Debug("client error", "client", cs.clientID(), "remote", remote(cs.c), "reason", rc, "err", err)
 	if cs.state == stateNew || cs.state == stateAuth {
 		if cs.version == mqtt.Version5 || rc == mqtt.UnsupportedProtocolVersion || rc == mqtt.ClientIdentifierNotValid {
 			cs.refuse(rc)
@@ -242,7 +243,7 @@ func (cs *conn) unadmit() {
 
 // closeNow closes without a word (3.1.1 has no DISCONNECT from the server).
 func (cs *conn) closeNow(why string) {
-	cs.ls.b.log.Debug("closing connection", "remote", cs.c.RemoteAddr(), "reason", why)
+	cs.ls.b.log.Debug("closing connection", "remote", remote(cs.c), "reason", why)
 	cs.state = stateClosing
 	cs.c.Close()
 	cs.release()
@@ -273,3 +274,17 @@ func (cs *conn) closed(err error) {
 	}
 	cs.release()
 }
+
+// remoteAddr is a connection's peer address for a log line, formatted only
+// if the line is written: slog evaluates its arguments at the call, and
+// RemoteAddr allocates, so a debug line on every connect cost an allocation
+// per connection with debug logging off.
+type remoteAddr loop.Conn
+
+// LogValue implements slog.LogValuer.
+func (r *remoteAddr) LogValue() slog.Value {
+	return slog.StringValue((*loop.Conn)(r).RemoteAddr().String())
+}
+
+// remote returns c's peer address for logging (see remoteAddr).
+func remote(c *loop.Conn) *remoteAddr { return (*remoteAddr)(c) }

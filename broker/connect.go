@@ -128,7 +128,7 @@ func (cs *conn) authDone(ok bool) {
 	cs.x.connectPkt = nil
 	cs.c.ResumeRead()
 	if !ok {
-		cs.ls.b.log.Info("authentication failed", "remote", cs.c.RemoteAddr())
+		cs.ls.b.log.Info("authentication failed", "remote", remote(cs.c))
 		cs.ls.m.AuthFailed()
 		cs.refuse(mqtt.BadUserNameOrPassword)
 		return
@@ -150,7 +150,7 @@ func (cs *conn) refuse(rc mqtt.ReasonCode) {
 	}
 	cs.write(mqtt.AppendConnack(cs.ls.enc[:0], v, false, rc, nil))
 	cs.ls.m.Refuse(refuseReason(rc))
-	cs.ls.b.log.Debug("connection refused", "remote", cs.c.RemoteAddr(), "reason", rc)
+	cs.ls.b.log.Debug("connection refused", "remote", remote(cs.c), "reason", rc)
 	cs.state = stateClosing
 	cs.c.Close()
 }
@@ -233,7 +233,7 @@ func (cs *conn) accept(p *mqtt.Connect) bool {
 	}
 
 	// Session: takeover, clean start, resume.
-	s := ls.sessions[id]
+	s := ls.sessions.get(id)
 	present := false
 	if s != nil {
 		if old := s.conn; old != nil {
@@ -246,7 +246,7 @@ func (cs *conn) accept(p *mqtt.Connect) bool {
 				old.will = nil
 			}
 			old.disconnect(mqtt.SessionTakenOver) // [MQTT-3.1.4-3]; the session goes offline
-			s = ls.sessions[id]                   // nil if it ended (expiry 0)
+			s = ls.sessions.get(id)               // nil if it ended (expiry 0)
 		}
 	}
 	wasOffline := s != nil // counted as disconnected until now (takeover included)
@@ -261,7 +261,7 @@ func (cs *conn) accept(p *mqtt.Connect) bool {
 	}
 	if s == nil {
 		s = ls.newSession(id)
-		ls.sessions[id] = s
+		ls.sessions.put(s)
 	}
 	s.expiry = expiry
 	s.cleanStart = p.CleanStart
@@ -302,7 +302,7 @@ func (cs *conn) accept(p *mqtt.Connect) bool {
 	cs.write(mqtt.AppendConnack(ls.enc[:0], v, present, mqtt.Success, &props))
 	cs.state = stateConnected
 	cs.startKeepAlive()
-	ls.b.log.Debug("client connected", "client", id, "remote", cs.c.RemoteAddr(), "version", v, "session_present", present)
+	ls.b.log.Debug("client connected", "client", id, "remote", remote(cs.c), "version", v, "session_present", present)
 
 	// Resend what was in flight [MQTT-4.4.0-1], then the queue.
 	if present {
@@ -357,7 +357,7 @@ func (ls *loopState) assignClientID() string {
 		buf = append(buf[:0], "auto-"...)
 		buf = hex.AppendEncode(buf, raw[:])
 		if ls.b.ownerOf(buf) == ls.idx {
-			if _, taken := ls.sessions[string(buf)]; !taken {
+			if ls.sessions.getBytes(buf) == nil {
 				return string(buf)
 			}
 		}

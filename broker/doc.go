@@ -10,7 +10,7 @@
 // goroutine reads or writes a session's fields after it is created; the one
 // exception is session.online, an atomic that other loops read to steer
 // shared-subscription delivery. Each loop keeps the sessions it owns in its
-// own map (loopState.sessions), so the registry needs no lock.
+// own table (loopState.sessions, sessions.go), so the registry needs no lock.
 //
 // A connection is accepted by whichever loop the kernel picks. That loop
 // reads the CONNECT; if it does not own the client identifier it migrates

@@ -18,7 +18,7 @@ type loopState struct {
 	l   *loop.Loop
 	idx int
 
-	sessions map[string]*session // sessions owned by this loop, by client identifier
+	sessions sessionTable // sessions owned by this loop, by client identifier
 
 	// Connect and keep alive deadlines of this loop's connections
 	// (keepalive.go).
@@ -85,13 +85,12 @@ const maxBatch = 512
 
 func newLoopState(b *Broker, l *loop.Loop) *loopState {
 	ls := &loopState{
-		b:        b,
-		l:        l,
-		idx:      l.Index(),
-		sessions: make(map[string]*session),
-		seen:     make(map[*session]int),
-		enc:      make([]byte, 0, 4096),
-		free:     make(chan *batch, freeBatches*b.opts.Loops),
+		b:    b,
+		l:    l,
+		idx:  l.Index(),
+		seen: make(map[*session]int),
+		enc:  make([]byte, 0, 4096),
+		free: make(chan *batch, freeBatches*b.opts.Loops),
 	}
 	ls.avail = func(s *session) bool { return s != ls.exclude && s.online.Load() }
 	return ls
@@ -238,9 +237,13 @@ func (ls *loopState) flushBatches() {
 // shutdown tells this loop's 5.0 clients the server is going away and closes
 // every connection with flush.
 func (ls *loopState) shutdown() {
-	for _, s := range ls.sessions {
+	var conns []*conn // disconnect may end sessions: not during the iteration
+	for s := range ls.sessions.all() {
 		if cs := s.conn; cs != nil {
-			cs.disconnect(mqtt.ServerShuttingDown)
+			conns = append(conns, cs)
 		}
+	}
+	for _, cs := range conns {
+		cs.disconnect(mqtt.ServerShuttingDown)
 	}
 }

@@ -34,11 +34,28 @@ type session struct {
 	// message (stateOf): most idle sessions never need it.
 	st *sessionState
 
-	expiry      uint32      // Session Expiry Interval, seconds
-	receiveMax  int32       // min(client Receive Maximum, Options.MaxInflight)
+	expiry     uint32 // Session Expiry Interval, seconds
+	receiveMax int32  // min(client Receive Maximum, Options.MaxInflight)
+
+	// off holds the timers of an offline session (expiry, a delayed will);
+	// nil until the session first needs one, so that a connected client's
+	// session is 96 bytes.
+	off *sessionTimers
+}
+
+// sessionTimers are what a session needs while offline.
+type sessionTimers struct {
 	expiryTimer *loop.Timer // runs while offline
 	pendingWill *will       // a will waiting for its delay
 	willTimer   *loop.Timer
+}
+
+// timers returns s's sessionTimers, allocating them on first use.
+func (s *session) timers() *sessionTimers {
+	if s.off == nil {
+		s.off = &sessionTimers{}
+	}
+	return s.off
 }
 
 // sessionState is the delivery state of a session that has used QoS 1/2 or
@@ -88,13 +105,17 @@ func (ls *loopState) newSession(id string) *session {
 
 // stopTimers cancels session expiry and a delayed will: the client is back.
 func (s *session) stopTimers() {
-	if s.expiryTimer != nil {
-		s.expiryTimer.Stop()
+	t := s.off
+	if t == nil {
+		return
 	}
-	if s.willTimer != nil {
-		s.willTimer.Stop()
+	if t.expiryTimer != nil {
+		t.expiryTimer.Stop()
 	}
-	s.pendingWill = nil
+	if t.willTimer != nil {
+		t.willTimer.Stop()
+	}
+	t.pendingWill = nil
 }
 
 // detach separates a closing connection from its session: the will is
@@ -116,11 +137,12 @@ func (ls *loopState) detach(cs *conn) {
 		if delay == 0 {
 			ls.publishWill(w)
 		} else {
-			s.pendingWill = w
-			if s.willTimer == nil {
-				s.willTimer = ls.l.NewTimer(func() { ls.willDue(s) })
+			t := s.timers()
+			t.pendingWill = w
+			if t.willTimer == nil {
+				t.willTimer = ls.l.NewTimer(func() { ls.willDue(s) })
 			}
-			s.willTimer.Reset(time.Duration(delay) * time.Second)
+			t.willTimer.Reset(time.Duration(delay) * time.Second)
 		}
 	}
 	ls.redistributeShared(s)
@@ -134,10 +156,11 @@ func (ls *loopState) sessionOffline(s *session) {
 	case s.expiry == 0:
 		ls.endSession(s)
 	case s.expiry != neverExpires:
-		if s.expiryTimer == nil {
-			s.expiryTimer = ls.l.NewTimer(func() { ls.expire(s) })
+		t := s.timers()
+		if t.expiryTimer == nil {
+			t.expiryTimer = ls.l.NewTimer(func() { ls.expire(s) })
 		}
-		s.expiryTimer.Reset(time.Duration(s.expiry) * time.Second)
+		t.expiryTimer.Reset(time.Duration(s.expiry) * time.Second)
 	}
 }
 
@@ -157,15 +180,17 @@ func (ls *loopState) endSession(s *session) {
 	if s.gone {
 		return
 	}
-	if s.willTimer != nil {
-		s.willTimer.Stop()
-	}
-	if s.expiryTimer != nil {
-		s.expiryTimer.Stop()
-	}
-	if w := s.pendingWill; w != nil {
-		s.pendingWill = nil
-		ls.publishWill(w)
+	if t := s.off; t != nil {
+		if t.willTimer != nil {
+			t.willTimer.Stop()
+		}
+		if t.expiryTimer != nil {
+			t.expiryTimer.Stop()
+		}
+		if w := t.pendingWill; w != nil {
+			t.pendingWill = nil
+			ls.publishWill(w)
+		}
 	}
 	if len(s.subs) > 0 {
 		filters := make([]string, 0, len(s.subs))
@@ -187,7 +212,5 @@ func (ls *loopState) endSession(s *session) {
 		st.inflight.reset()
 		st.qos2In.pids = nil
 	}
-	if ls.sessions[s.clientID] == s {
-		delete(ls.sessions, s.clientID)
-	}
+	ls.sessions.remove(s)
 }

@@ -38,8 +38,9 @@ func newWill(p *mqtt.Connect) *will {
 
 // willDue publishes a delayed will whose delay has passed.
 func (ls *loopState) willDue(s *session) {
-	if w := s.pendingWill; w != nil && s.conn == nil {
-		s.pendingWill = nil
+	if t := s.off; t != nil && t.pendingWill != nil && s.conn == nil {
+		w := t.pendingWill
+		t.pendingWill = nil
 		ls.publishWill(w)
 	}
 }

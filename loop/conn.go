@@ -59,12 +59,19 @@ type connIO struct {
 }
 
 // connExt is what only some connections need: a transport (TLS), a
-// destination while migrating, and the state of a graceful close.
+// destination while migrating, and the state of a graceful close. It is
+// small because a migration (most connections, with several loops) leaves
+// it behind as garbage.
 type connExt struct {
-	tr         Transport
-	migrateTo  *Loop
-	closeTimer Timer // Options.CloseTimeout, armed by a graceful close
-	closeErr   error // for Handler.Closed
+	tr        Transport
+	migrateTo *Loop
+	cl        *closeState // set by a graceful close; nil before
+}
+
+// closeState is what only a connection being closed gracefully needs.
+type closeState struct {
+	timer Timer // Options.CloseTimeout
+	err   error // for Handler.Closed
 }
 
 // ext returns c's connExt, allocating it on first use.
@@ -196,16 +203,23 @@ func (c *Conn) RemoteAddr() net.Addr {
 // isTCP reports whether c came from a TCP listener (not a unix socket).
 func (c *Conn) isTCP() bool { return c.ln.network != "unix" }
 
-// setRemote records the peer of an accepted TCP connection.
-func (c *Conn) setRemote(sa unix.Sockaddr) {
+// peerAddr is the TCP peer of an accepted connection, as accept reports it.
+type peerAddr struct {
+	ip   [16]byte // IPv4 IPv4-mapped
+	port uint16
+	zone uint32 // IPv6 scope id
+}
+
+// setSockaddr records sa (from the unix package's accept) in p.
+func (p *peerAddr) setSockaddr(sa unix.Sockaddr) {
 	switch a := sa.(type) {
 	case *unix.SockaddrInet4:
-		c.remoteIP = netip.AddrFrom4(a.Addr).As16()
-		c.remotePort = uint16(a.Port)
+		p.ip = netip.AddrFrom4(a.Addr).As16()
+		p.port = uint16(a.Port)
 	case *unix.SockaddrInet6:
-		c.remoteIP = a.Addr
-		c.remotePort = uint16(a.Port)
-		c.remoteZone = a.ZoneId
+		p.ip = a.Addr
+		p.port = uint16(a.Port)
+		p.zone = a.ZoneId
 	}
 }
 
@@ -390,8 +404,8 @@ func (c *Conn) Shutdown() {
 
 // closeErr is the error a graceful close was started with (nil if none).
 func (c *Conn) closeErr() error {
-	if c.x != nil {
-		return c.x.closeErr
+	if c.x != nil && c.x.cl != nil {
+		return c.x.cl.err
 	}
 	return nil
 }

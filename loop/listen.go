@@ -366,7 +366,7 @@ func (l *Loop) resumeSock(ls *lsock) {
 func (l *Loop) accept(ls *lsock) {
 	s := l.s
 	for k := 0; k < s.opts.AcceptBudget; k++ {
-		nfd, sa, err := accept(ls.fd)
+		nfd, err := l.acceptOne(ls.fd)
 		if err != nil {
 			switch err {
 			case unix.EAGAIN:
@@ -397,7 +397,7 @@ func (l *Loop) accept(ls *lsock) {
 		}
 		c := &Conn{fd: int32(nfd), ln: ls.ln}
 		if ls.ln.network != "unix" {
-			c.setRemote(sa)
+			c.remoteIP, c.remotePort, c.remoteZone = l.peer.ip, l.peer.port, l.peer.zone
 			unix.SetsockoptInt(nfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		}
 		s.live.Add(1)

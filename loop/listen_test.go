@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"context"
 	"io"
 	"net"
 	"testing"
@@ -42,5 +43,42 @@ func TestStopAcceptingKeepsOpenConns(t *testing.T) {
 		if _, err := io.ReadFull(c, b); err != nil || string(b) != "still here" {
 			t.Fatalf("echo after StopAccepting: %q %v", b, err)
 		}
+	}
+}
+
+// RemoteAddr is the peer the client sees as its own address, for IPv4 and
+// (where the machine has it) IPv6; LocalAddr is the address it dialled.
+func TestRemoteAndLocalAddr(t *testing.T) {
+	for _, tc := range []struct{ network, addr string }{{"tcp4", "127.0.0.1:0"}, {"tcp6", "[::1]:0"}} {
+		t.Run(tc.network, func(t *testing.T) {
+			type seen struct{ remote, local string }
+			got := make(chan seen, 1)
+			h := &testHandler{open: func(c *Conn) { got <- seen{c.RemoteAddr().String(), c.LocalAddr().String()} }}
+			s, err := NewServer(Options{Loops: 1}, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Stop(context.Background())
+			a, err := s.Listen(tc.network, tc.addr, nil)
+			if err != nil {
+				t.Skipf("no %s loopback here: %v", tc.network, err)
+			}
+			if err := s.Start(); err != nil {
+				t.Fatal(err)
+			}
+			c, err := net.Dial(tc.network, a.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			select {
+			case g := <-got:
+				if g.remote != c.LocalAddr().String() || g.local != c.RemoteAddr().String() {
+					t.Fatalf("server sees remote %s local %s; client is %s dialling %s", g.remote, g.local, c.LocalAddr(), c.RemoteAddr())
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("not accepted")
+			}
+		})
 	}
 }

@@ -23,9 +23,11 @@ type Loop struct {
 	nconns int
 	socks  []*lsock // listening sockets served by this loop
 
-	buf     []byte   // read buffer, shared by all connections of this loop
-	want    int      // Conn.ExpectInput from the Data call in progress
-	bigFree [][]byte // pending buffers for large messages, for reuse (maxBigFree)
+	buf     []byte              // read buffer, shared by all connections of this loop
+	peer    peerAddr            // the peer of the connection accept took last
+	rsa     unix.RawSockaddrAny // accept's address buffer (sock_*.go)
+	want    int                 // Conn.ExpectInput from the Data call in progress
+	bigFree [][]byte            // pending buffers for large messages, for reuse (maxBigFree)
 	readyEv []ready
 	iov     []unix.Iovec
 	chunks  chunkPool
@@ -512,16 +514,17 @@ func (l *Loop) closeGraceful(c *Conn, err error) {
 	}
 	c.closing = true
 	x := c.ext()
-	if x.closeTimer.fn == nil {
-		x.closeTimer = Timer{l: l, fn: func() { l.finalClose(c, c.closeErr()) }}
+	if x.cl == nil {
+		x.cl = &closeState{}
+		x.cl.timer = Timer{l: l, fn: func() { l.finalClose(c, c.closeErr()) }}
 	}
-	x.closeErr = err
+	x.cl.err = err
 	x.migrateTo = nil
 	c.setPending(nil)
 	if x.tr != nil {
 		x.tr.Closing(c)
 	}
-	x.closeTimer.Reset(l.s.opts.CloseTimeout)
+	x.cl.timer.Reset(l.s.opts.CloseTimeout)
 	l.updateInterest(c) // reading again if paused, to see the peer's close
 	if c.outSize() == 0 {
 		l.shutWrite(c)
@@ -553,7 +556,9 @@ func (l *Loop) finalClose(c *Conn, err error) {
 	}
 	if x := c.x; x != nil {
 		x.migrateTo = nil
-		x.closeTimer.Stop()
+		if x.cl != nil {
+			x.cl.timer.Stop()
+		}
 	}
 	l.reap = append(l.reap, reaped{c, err})
 	if l.s.live.Add(-1) == 0 && l.s.stopping.Load() {
@@ -628,7 +633,7 @@ func (l *Loop) adopt(c *Conn) {
 	c.l = l
 	if x := c.x; x != nil {
 		x.migrateTo = nil
-		if x.tr == nil && x.closeTimer.fn == nil {
+		if x.tr == nil && x.cl == nil {
 			c.x = nil // only the migration needed it
 		}
 	}

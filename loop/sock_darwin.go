@@ -37,6 +37,19 @@ func setReusePort(fd int) error {
 	return nil
 }
 
+// acceptOne accepts one connection from the listening socket fd,
+// non-blocking and close-on-exec, and records its peer in l.peer. Loop
+// goroutine only.
+func (l *Loop) acceptOne(fd int) (int, error) {
+	nfd, sa, err := accept(fd)
+	if err != nil {
+		return -1, err
+	}
+	l.peer = peerAddr{}
+	l.peer.setSockaddr(sa)
+	return nfd, nil
+}
+
 func accept(fd int) (int, unix.Sockaddr, error) {
 	syscall.ForkLock.RLock()
 	nfd, sa, err := unix.Accept(fd)
