@@ -95,8 +95,8 @@ func (ls *loopState) clientInfo(s *session) admin.ClientInfo {
 		if a := cs.c.RemoteAddr(); a != nil {
 			ci.RemoteAddr = a.String()
 		}
-		if cs.listener != nil {
-			ci.Listener = cs.listener.Address
+		if lo := cs.listenerOpts(); lo != nil {
+			ci.Listener = lo.Address
 		}
 		ci.KeepAlive = int(cs.keepAlive)
 	}

@@ -20,12 +20,11 @@ const (
 // conn is the broker's state for one network connection, owned by the loop
 // holding it (its session's loop once CONNECT has been read).
 type conn struct {
-	c        *loop.Conn
-	ls       *loopState
-	listener *ListenerOptions
-	s        *session
-	will     *will
-	x        *connExtra // nil until a password check or a topic alias needs it
+	c    *loop.Conn
+	ls   *loopState
+	s    *session
+	will *will
+	x    *connExtra // nil until a password check or a topic alias needs it
 
 	maxPacketOut  int32  // client's Maximum Packet Size (at most 268,435,455)
 	sessionExpiry uint32 // as connected, for the DISCONNECT rule [MQTT-3.14.2-2]
@@ -50,6 +49,13 @@ type connExtra struct {
 	aliasOut     map[string]uint16
 	aliasIn      [][]byte // our Topic Alias Maximum, index alias-1
 	aliasOutNext uint16
+}
+
+// listenerOpts returns the options of the listener cs came through (nil
+// for a listener the broker was not given options for).
+func (cs *conn) listenerOpts() *ListenerOptions {
+	lo, _ := cs.c.Listener().Tag.(*ListenerOptions)
+	return lo
 }
 
 // extra returns cs's connExtra, allocating it on first use.

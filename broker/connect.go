@@ -50,7 +50,8 @@ func (cs *conn) onConnect(pkt []byte) bool {
 		cs.refuse(mqtt.QuotaExceeded) // 3.1.1: Server unavailable
 		return true
 	}
-	if cs.listener != nil && cs.listener.UseIdentityAsUsername {
+	lo := cs.listenerOpts()
+	if lo != nil && lo.UseIdentityAsUsername {
 		// The verified client certificate is the identity, as in Mosquitto's
 		// use_identity_as_username: no password check.
 		cn, ok := soltls.PeerCommonName(cs.c)
@@ -63,7 +64,7 @@ func (cs *conn) onConnect(pkt []byte) bool {
 	}
 	// Authentication.
 	auth := ls.b.opts.Auth
-	anonymousOK := cs.listener == nil || cs.listener.AllowAnonymous
+	anonymousOK := lo == nil || lo.AllowAnonymous
 	if !p.UsernameFlag {
 		if !anonymousOK {
 			cs.refuse(mqtt.NotAuthorized)
@@ -289,7 +290,7 @@ func (cs *conn) accept(p *mqtt.Connect) bool {
 		cs.aliasMaxOut = p.Props.TopicAliasMaximum
 		cs.problemInfo = !p.Props.Has(mqtt.PropRequestProblemInfo) || p.Props.RequestProblemInfo == 1
 	}
-	s.receiveMax = int32(min(receiveMax, o.MaxInflight))
+	s.receiveMax = uint16(min(receiveMax, o.MaxInflight))
 	if s.st != nil {
 		s.st.inflight.receiveMax = int(s.receiveMax)
 	}

@@ -114,9 +114,6 @@ func (h *handler) Open(c *loop.Conn) {
 	h.b.conns.Add(1)
 	ls.m.Accepted()
 	cs := &conn{c: c, ls: ls}
-	if lo, ok := c.Listener().Tag.(*ListenerOptions); ok {
-		cs.listener = lo
-	}
 	c.SetContext(cs)
 	if h.b.stopping.Load() {
 		c.CloseNow()
@@ -204,7 +201,7 @@ func (ls *loopState) enqueueRemote(d *delivery) {
 	if ls.batches == nil {
 		ls.batches = make([]*batch, len(ls.b.loops))
 	}
-	to := d.s.owner
+	to := int(d.s.owner)
 	bt := ls.batches[to]
 	if bt == nil {
 		select {

@@ -240,7 +240,7 @@ func (ls *loopState) publishFrom(m *Msg, from *session) int {
 // route hands d to its session: directly if this loop owns it, else into
 // the batch for the owner loop.
 func (ls *loopState) route(d *delivery) {
-	if d.s.owner == ls.idx {
+	if int(d.s.owner) == ls.idx {
 		ls.deliver(d)
 		return
 	}

@@ -16,16 +16,14 @@ const neverExpires = 0xFFFFFFFF
 // the loop its client identifier hashes to (owner), connected or not, and
 // only that loop's goroutine reads or writes it after creation; online is the
 // one field other loops read (doc.go).
+//
+// Every connected client holds one, so it is kept to 80 bytes (the
+// pointers first, then the small fields packed; TestSessionSize): what only
+// some sessions need hangs off subs, st and off, allocated on first use.
 type session struct {
-	clientID   string
-	owner      int // loop index; fixed for the session's life
-	username   string
-	version    byte
-	cleanStart bool // as last connected, for the admin API
-
-	conn   *conn // nil while offline
-	online atomic.Bool
-	gone   bool // ended: deliveries still in the mail are dropped
+	clientID string
+	username string
+	conn     *conn // nil while offline
 
 	// subs is nil until the first subscription: an idle client costs no map.
 	subs map[string]trie.SubOptions // filter as subscribed -> options
@@ -34,13 +32,17 @@ type session struct {
 	// message (stateOf): most idle sessions never need it.
 	st *sessionState
 
-	expiry     uint32 // Session Expiry Interval, seconds
-	receiveMax int32  // min(client Receive Maximum, Options.MaxInflight)
-
 	// off holds the timers of an offline session (expiry, a delayed will);
-	// nil until the session first needs one, so that a connected client's
-	// session is 96 bytes.
+	// nil until the session first needs one.
 	off *sessionTimers
+
+	expiry     uint32 // Session Expiry Interval, seconds
+	online     atomic.Bool
+	owner      uint16 // loop index; fixed for the session's life
+	receiveMax uint16 // min(client Receive Maximum, Options.MaxInflight)
+	version    byte
+	cleanStart bool // as last connected, for the admin API
+	gone       bool // ended: deliveries still in the mail are dropped
 }
 
 // sessionTimers are what a session needs while offline.
@@ -98,8 +100,8 @@ func (ls *loopState) newSession(id string) *session {
 	ls.b.sessionCount.Add(1)
 	return &session{
 		clientID:   id,
-		owner:      ls.idx,
-		receiveMax: int32(ls.b.opts.MaxInflight),
+		owner:      uint16(ls.idx),
+		receiveMax: uint16(ls.b.opts.MaxInflight),
 	}
 }
 
