@@ -1,10 +1,22 @@
 package loop
 
-// chunkSize is the size of one pooled output chunk.
-const chunkSize = 16 << 10
+// Output chunks come in two sizes. A connection with nothing queued starts
+// with a small chunk when the first write fits in one, and continues with
+// large ones: most writes are acknowledgements and small messages (a
+// CONNACK is 4 bytes), and a connection storm or a crowd of slow
+// subscribers should not hold 16 KiB per connection for them, nor leave
+// the pools full of 16 KiB chunks afterwards.
+const (
+	smallChunkSize = 1 << 10
+	chunkSize      = 16 << 10
+)
 
-// maxFreeChunks bounds each loop's free list (4 MiB per loop at 16 KiB).
-const maxFreeChunks = 256
+// maxFreeChunks and maxFreeSmall bound each loop's free lists (4 MiB and
+// 1 MiB per loop).
+const (
+	maxFreeChunks = 256
+	maxFreeSmall  = 1024
+)
 
 // maxIovecs caps one writev call (IOV_MAX is 1024 on Linux and the BSDs).
 const maxIovecs = 1024
@@ -20,9 +32,26 @@ type output struct {
 	size   int      // bytes pending
 }
 
-// chunkPool is a loop's free list of chunks. Loop goroutine only.
+// chunkPool is a loop's free lists of chunks, one per size. Loop goroutine
+// only.
 type chunkPool struct {
-	free [][]byte
+	free  [][]byte // chunkSize
+	small [][]byte // smallChunkSize
+}
+
+// getFor returns a chunk for a write of n bytes to an output that has
+// chunks already (large) or none (small when n fits).
+func (p *chunkPool) getFor(first bool, n int) []byte {
+	if first && n <= smallChunkSize {
+		if k := len(p.small); k > 0 {
+			b := p.small[k-1]
+			p.small[k-1] = nil
+			p.small = p.small[:k-1]
+			return b[:0]
+		}
+		return make([]byte, 0, smallChunkSize)
+	}
+	return p.get()
 }
 
 func (p *chunkPool) get() []byte {
@@ -36,10 +65,12 @@ func (p *chunkPool) get() []byte {
 }
 
 func (p *chunkPool) put(b []byte) {
-	if cap(b) != chunkSize || len(p.free) >= maxFreeChunks {
-		return
+	switch {
+	case cap(b) == chunkSize && len(p.free) < maxFreeChunks:
+		p.free = append(p.free, b[:0])
+	case cap(b) == smallChunkSize && len(p.small) < maxFreeSmall:
+		p.small = append(p.small, b[:0])
 	}
-	p.free = append(p.free, b[:0])
 }
 
 // write copies b to the tail of the queue.
@@ -48,7 +79,7 @@ func (o *output) write(p *chunkPool, b []byte) {
 	for len(b) > 0 {
 		n := len(o.chunks)
 		if n == 0 || len(o.chunks[n-1]) == cap(o.chunks[n-1]) {
-			o.chunks = append(o.chunks, p.get())
+			o.chunks = append(o.chunks, p.getFor(n == 0, len(b)))
 			n++
 		}
 		t := o.chunks[n-1]
@@ -67,7 +98,7 @@ func (o *output) reserve(p *chunkPool, n int) []byte {
 		if n > chunkSize {
 			o.chunks = append(o.chunks, make([]byte, 0, n))
 		} else {
-			o.chunks = append(o.chunks, p.get())
+			o.chunks = append(o.chunks, p.getFor(k == 0, n))
 		}
 		k++
 	}
