@@ -22,6 +22,7 @@ import (
 const (
 	defaultMaxPacketSize  = 1 << 20 // 1 MiB, DESIGN.md section 5
 	defaultMaxInflight    = 20      // Mosquitto's max_inflight_messages
+	maxLoops              = 1 << 16 // session.owner is a uint16
 	defaultMaxKeepalive   = 65535   // the largest value CONNECT can carry
 	defaultConnectTimeout = 10 * time.Second
 )
@@ -91,6 +92,9 @@ func (o *Options) normalize() error {
 	}
 	if o.Loops == 0 {
 		o.Loops = runtime.GOMAXPROCS(0)
+	}
+	if o.Loops > maxLoops {
+		return fmt.Errorf("loops %d is above %d", o.Loops, maxLoops)
 	}
 	if o.MaxPacketSize == 0 {
 		o.MaxPacketSize = defaultMaxPacketSize
