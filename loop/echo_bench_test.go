@@ -163,6 +163,7 @@ const (
 	envEchoAddr  = "SOL_ECHO_ADDR"
 	envEchoConns = "SOL_ECHO_CONNS"
 	envEchoSize  = "SOL_ECHO_SIZE"
+	envEchoCPU   = "SOL_ECHO_CPU"
 )
 
 // echoClients is the parent's handle on a child process holding nconns
@@ -175,10 +176,10 @@ type echoClients struct {
 
 // spawnEchoClients starts the child and returns once its connections are
 // open.
-func spawnEchoClients(tb testing.TB, addr string, nconns, size int) *echoClients {
+func spawnEchoClients(tb testing.TB, addr string, nconns, size, cpu int) *echoClients {
 	tb.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperEchoClients$")
-	cmd.Env = append(os.Environ(), envEchoAddr+"="+addr, envEchoConns+"="+strconv.Itoa(nconns), envEchoSize+"="+strconv.Itoa(size))
+	cmd.Env = append(os.Environ(), envEchoAddr+"="+addr, envEchoConns+"="+strconv.Itoa(nconns), envEchoSize+"="+strconv.Itoa(size), envEchoCPU+"="+strconv.Itoa(cpu))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		tb.Fatal(err)
@@ -236,6 +237,9 @@ func TestHelperEchoClients(t *testing.T) {
 	}
 	nconns, _ := strconv.Atoi(os.Getenv(envEchoConns))
 	size, _ := strconv.Atoi(os.Getenv(envEchoSize))
+	if cpu, err := strconv.Atoi(os.Getenv(envEchoCPU)); err == nil && cpu >= 0 {
+		pinProcess(t, cpu)
+	}
 	conns := make([]net.Conn, nconns)
 	for i := range conns {
 		c, err := net.Dial("tcp", addr)
@@ -310,9 +314,15 @@ func cpuTime(tb testing.TB) time.Duration {
 // by side: 1 and 100 connections, 64-byte and 4 KiB messages, one op = one
 // message round trip, the clients in a child process. ns/op is wall time
 // per round trip; server-ns/op is the server process's CPU time per round
-// trip (user and system: reads, writes, polling, scheduling), which the
-// other process's share of the two CPUs does not inflate; B/op and
+// trip (user and system: reads, writes, polling, scheduling); B/op and
 // allocs/op are the server's alone.
+//
+// On a machine with two CPUs or more the server process is pinned to CPU 0
+// with GOMAXPROCS 1 and one loop, and the clients to CPU 1, as bench.sh
+// pins brokers and load: unpinned, a round trip's cost depended on whether
+// the scheduler put client and server on the same CPU (on a virtual
+// machine, waking an idle CPU costs tens of microseconds), and runs of the
+// same server differed by up to 4x.
 func BenchmarkEcho(b *testing.B) {
 	servers := []struct {
 		name  string
@@ -322,9 +332,15 @@ func BenchmarkEcho(b *testing.B) {
 		for _, size := range []int{64, 4096} {
 			for _, srv := range servers {
 				b.Run(fmt.Sprintf("conns=%d/size=%d/%s", nconns, size, srv.name), func(b *testing.B) {
-					addr, stop := srv.start(b, runtime.GOMAXPROCS(0))
+					loops, clientCPU := runtime.GOMAXPROCS(0), -1
+					if restore := pinProcess(b, 0); restore != nil {
+						defer restore()
+						defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+						loops, clientCPU = 1, 1
+					}
+					addr, stop := srv.start(b, loops)
 					defer stop()
-					benchEcho(b, addr, nconns, size)
+					benchEcho(b, addr, nconns, size, clientCPU)
 				})
 			}
 		}
@@ -333,8 +349,9 @@ func BenchmarkEcho(b *testing.B) {
 
 // benchEcho measures b.N round trips of size bytes over nconns connections
 // to the echo server at addr, the clients in a child process.
-func benchEcho(b *testing.B, addr string, nconns, size int) {
-	ec := spawnEchoClients(b, addr, nconns, size)
+// clientCPU pins the clients (-1: not pinned).
+func benchEcho(b *testing.B, addr string, nconns, size, clientCPU int) {
+	ec := spawnEchoClients(b, addr, nconns, size, clientCPU)
 	defer ec.close()
 	ec.run(b, 20*nconns) // warm up: buffers, output chunk pools, scheduler
 	b.SetBytes(int64(size))

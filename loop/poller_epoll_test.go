@@ -19,7 +19,7 @@ func BenchmarkEchoPollerWait(b *testing.B) {
 				addr, stop := startLoopEcho(b, runtime.GOMAXPROCS(0))
 				parkInNetpoller = old
 				defer stop()
-				benchEcho(b, addr, nconns, 64)
+				benchEcho(b, addr, nconns, 64, -1)
 			})
 		}
 	}
