@@ -336,8 +336,13 @@ func (c *Conn) Commit(k int) {
 // message (growing it with the bytes that actually arrive, so an announced
 // length costs nothing until it is sent) and, without a transport, reads the
 // rest of the message straight into it: one copy fewer than appending each
-// read to pending input. It is a hint, for the Data call in progress only;
-// without it input is still kept whole. Owner loop, during Handler.Data.
+// read to pending input. A message larger than the read buffer (up to four
+// of them) also makes the loop read the connection's next input, once
+// nothing is pending, straight into a buffer of that size, so a stream of
+// equal large messages takes one read and no copy each; a delivery of
+// anything else ends that. It is a hint, for the Data call in progress
+// only; without it input is still kept whole. Owner loop, during
+// Handler.Data.
 func (c *Conn) ExpectInput(n int) { c.l.want = n }
 
 // Buffered returns the number of output bytes not yet written to the socket.

@@ -77,4 +77,9 @@
 // TestIdleConnMemory with 10,000 connections). Input and output buffers
 // (connIO) are attached only while a message is incomplete or output is
 // queued; a transport, a migration or a graceful close adds a connExt.
+// A loop that has seen a message larger than its read buffer (announced
+// with ExpectInput) keeps a table of 4 bytes per descriptor slot with the
+// size of each connection's last one (the read size for its next input,
+// in a buffer from the loop's free list of up to 8 large buffers); it
+// holds no buffer between reads.
 package loop

@@ -28,6 +28,7 @@ type Loop struct {
 	rsa     unix.RawSockaddrAny // accept's address buffer (sock_*.go)
 	want    int                 // Conn.ExpectInput from the Data call in progress
 	bigFree [][]byte            // pending buffers for large messages, for reuse (maxBigFree)
+	hints   []int32             // per fd: size of the large message read last (readHinted); grown only when one is set
 	readyEv []ready
 	iov     []unix.Iovec
 	chunks  chunkPool
@@ -150,7 +151,7 @@ func (l *Loop) run() {
 			l.redeliver[i] = nil
 			c.redeliver = false
 			if c.l == l && !c.closed.Load() && !c.closing && !c.paused && c.migrating() == nil && len(c.pending()) > 0 {
-				l.deliver(c, nil)
+				l.deliver(c, nil, nil)
 			}
 			l.reapClosed()
 		}
@@ -215,43 +216,30 @@ func (c *Conn) closeErrOr(err error) error {
 }
 
 func (l *Loop) read(c *Conn) {
+	pending := c.pending()
+	tr := c.transport()
+	if tr == nil && len(pending) == 0 {
+		if size := l.hint(c); size > 0 {
+			l.readHinted(c, size)
+			return
+		}
+	}
 	// An incomplete message with room left in its pending buffer (sized by
 	// Conn.ExpectInput) is read straight into that buffer: no copy from the
 	// loop's read buffer, no growth.
 	buf := l.buf
-	pending := c.pending()
-	tr := c.transport()
 	spare := cap(pending) - len(pending)
 	direct := tr == nil && len(pending) > 0 && spare > 0 && (spare >= minDirectRead || cap(pending) >= len(l.buf))
 	if direct {
 		buf = pending[len(pending):cap(pending)]
 	}
 	n, err := unix.Read(int(c.fd), buf)
-	if err != nil {
-		if err == unix.EAGAIN || err == unix.EINTR {
-			return
-		}
-		l.finalClose(c, c.closeErrOr(os.NewSyscallError("read", err)))
+	if !l.readInput(c, n, err) {
 		return
-	}
-	if n == 0 {
-		if !c.closing {
-			l.closeGraceful(c, io.EOF)
-		}
-		c.eof = true
-		if c.outSize() == 0 || c.closed.Load() {
-			l.finalClose(c, c.closeErr())
-			return
-		}
-		l.updateInterest(c) // stop reading; flush then close
-		return
-	}
-	if c.closing {
-		return // draining after Close: input is discarded
 	}
 	if direct {
 		c.io.pending = pending[:len(pending)+n]
-		l.deliver(c, nil)
+		l.deliver(c, nil, nil)
 		return
 	}
 	in := l.buf[:n]
@@ -263,12 +251,110 @@ func (l *Loop) read(c *Conn) {
 		}
 		in = app
 	}
-	l.deliver(c, in)
+	l.deliver(c, in, nil)
+}
+
+// readInput deals with what a read of c returned other than input (EAGAIN,
+// an error, EOF) and with input while closing (discarded), and reports
+// whether n bytes of input are to be delivered.
+func (l *Loop) readInput(c *Conn, n int, err error) bool {
+	if err != nil {
+		if err == unix.EAGAIN || err == unix.EINTR {
+			return false
+		}
+		l.finalClose(c, c.closeErrOr(os.NewSyscallError("read", err)))
+		return false
+	}
+	if n == 0 {
+		if !c.closing {
+			l.closeGraceful(c, io.EOF)
+		}
+		c.eof = true
+		if c.outSize() == 0 || c.closed.Load() {
+			l.finalClose(c, c.closeErr())
+			return false
+		}
+		l.updateInterest(c) // stop reading; flush then close
+		return false
+	}
+	return !c.closing // draining after Close: input is discarded
+}
+
+// readHinted reads c, which has no pending input and whose last large
+// message was size bytes, straight into a buffer of that size rather than
+// the loop's read buffer: a message of the same size then arrives whole in
+// one read, with no copy (through the read buffer it took two reads and a
+// copy of the first read buffer's worth into a pending buffer). What is
+// left unconsumed stays in that buffer if it fits it (deliver), so a
+// message of another size costs what it costs without the hint.
+func (l *Loop) readHinted(c *Conn, size int) {
+	own := l.takeBig(size)
+	n, err := unix.Read(int(c.fd), own[:size])
+	if !l.readInput(c, n, err) {
+		l.recycle(own)
+		return
+	}
+	l.deliver(c, own[:n], own)
+}
+
+// maxHintBufs bounds the messages readHinted reads into their own buffer,
+// in read buffers: larger ones would not be recycled (recycle), so each
+// would cost an allocation.
+const maxHintBufs = 4
+
+// hint is the size of the large message c read last, or 0 (see
+// readHinted).
+func (l *Loop) hint(c *Conn) int {
+	if int(c.fd) < len(l.hints) {
+		return int(l.hints[c.fd])
+	}
+	return 0
+}
+
+// setHint records n (0: none) as c's hint. The table grows only when a
+// hint is set, to the size of the connection table.
+func (l *Loop) setHint(c *Conn, n int) {
+	fd := int(c.fd)
+	if fd >= len(l.hints) {
+		if n == 0 {
+			return
+		}
+		t := make([]int32, max(len(l.conns), fd+1))
+		copy(t, l.hints)
+		l.hints = t
+	}
+	l.hints[fd] = int32(n)
+}
+
+// updateHint keeps c's hint after a delivery of in bytes of which rest
+// were left, want announced by ExpectInput: a message larger than the read
+// buffer (and no larger than maxHintBufs of them) that has not fully
+// arrived sets it to that message's size; a delivery that consumed all of
+// at least that many bytes keeps it; anything else (small messages, a
+// message of unannounced length) clears it, so a peer that switches to
+// small messages is read through the loop's read buffer again at once.
+func (l *Loop) updateHint(c *Conn, want, in, rest int) {
+	h := l.hint(c)
+	switch {
+	case want > rest && want > len(l.buf) && want <= maxHintBufs*len(l.buf) && want <= 1<<31-1:
+		h = want
+	case want > rest:
+		h = 0
+	case rest == 0 && in >= h:
+	default:
+		h = 0
+	}
+	if h != l.hint(c) {
+		l.setHint(c, h)
+	}
 }
 
 // deliver hands pending input followed by b to Handler.Data, again as long
-// as Data consumes something and bytes remain, and keeps what is left.
-func (l *Loop) deliver(c *Conn, b []byte) {
+// as Data consumes something and bytes remain, and keeps what is left. own,
+// if not nil, is a buffer from takeBig that b begins (readHinted), with no
+// pending input before it: deliver recycles it or keeps it as the pending
+// buffer.
+func (l *Loop) deliver(c *Conn, b, own []byte) {
 	in := b
 	pending := c.pending()
 	fromPending := false
@@ -296,13 +382,22 @@ func (l *Loop) deliver(c *Conn, b []byte) {
 	}
 	if c.closed.Load() || c.closing {
 		c.setPending(nil)
+		if own != nil {
+			l.recycle(own)
+		}
 		return
 	}
 	rest := in[off:]
+	if c.transport() == nil {
+		l.updateHint(c, want, len(in), len(rest))
+	}
 	switch {
 	case len(rest) == 0:
 		if fromPending {
 			l.recycle(pending)
+		}
+		if own != nil {
+			l.recycle(own)
 		}
 		c.setPending(nil)
 	case fromPending:
@@ -315,6 +410,16 @@ func (l *Loop) deliver(c *Conn, b []byte) {
 		} else if off > 0 {
 			m := copy(pending, rest)
 			c.setPending(pending[:m])
+		}
+	case own != nil:
+		// Keep the buffer read into if what is left is all of it and it
+		// is the size pendingBuf would choose (a message of the hinted
+		// size, or close to it, has not fully arrived yet).
+		need := max(want, len(rest))
+		if t := l.pendingSize(len(rest), need); off == 0 && t <= cap(own) && cap(own) <= 2*t {
+			c.setPending(own[:len(rest)])
+		} else {
+			c.setPending(l.pendingBuf(rest, need, own))
 		}
 	default:
 		// only when a message straddles reads
@@ -340,26 +445,27 @@ const maxBigFree = 8
 // the copy; nil when have belongs to someone else (the read buffer, a
 // transport).
 func (l *Loop) pendingBuf(have []byte, want int, old []byte) []byte {
-	size := l.pendingSize(len(have), want)
-	var nb []byte
-	for i, f := range l.bigFree {
-		if cap(f) >= size && cap(f) <= 2*size {
-			nb = f[:len(have)]
-			last := len(l.bigFree) - 1
-			l.bigFree[i] = l.bigFree[last]
-			l.bigFree[last] = nil
-			l.bigFree = l.bigFree[:last]
-			break
-		}
-	}
-	if nb == nil {
-		nb = make([]byte, len(have), size)
-	}
+	nb := l.takeBig(l.pendingSize(len(have), want))[:len(have)]
 	copy(nb, have)
 	if old != nil {
 		l.recycle(old)
 	}
 	return nb
+}
+
+// takeBig returns an empty buffer of capacity size to 2*size, recycled if
+// one fits.
+func (l *Loop) takeBig(size int) []byte {
+	for i, f := range l.bigFree {
+		if cap(f) >= size && cap(f) <= 2*size {
+			last := len(l.bigFree) - 1
+			l.bigFree[i] = l.bigFree[last]
+			l.bigFree[last] = nil
+			l.bigFree = l.bigFree[:last]
+			return f
+		}
+	}
+	return make([]byte, 0, size)
 }
 
 // pendingSize is the capacity pendingBuf gives have bytes of a message of
@@ -549,6 +655,7 @@ func (l *Loop) finalClose(c *Conn, err error) {
 	l.deregister(c)
 	l.untable(c)
 	unix.Close(int(c.fd)) // c.fd stays as it was: other loops compare it (closeReq)
+	l.setHint(c, 0)       // the descriptor's next connection starts without one
 	if c.io != nil {
 		c.io.pending = nil
 		c.io.out.release(&l.chunks)
@@ -668,7 +775,7 @@ func (l *Loop) adopt(c *Conn) {
 		l.dirty = append(l.dirty, c)
 	}
 	if len(c.pending()) > 0 && !c.paused && !c.closing {
-		l.deliver(c, nil)
+		l.deliver(c, nil, nil)
 	}
 }
 

@@ -31,6 +31,7 @@ func (l *Loop) postMigrations() {
 		}
 		l.deregister(c)
 		l.untable(c)
+		l.setHint(c, 0) // kept per loop; the destination learns its own
 		c.dirty = false
 		c.redeliver = false
 		// Stored before the post, while no other loop can touch c; a
