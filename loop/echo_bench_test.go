@@ -243,16 +243,18 @@ func TestHelperEchoClients(t *testing.T) {
 	if cpu, err := strconv.Atoi(os.Getenv(envEchoCPU)); err == nil && cpu >= 0 {
 		pinProcess(t, cpu)
 	}
-	conns := make([]net.Conn, nconns)
-	for i := range conns {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			fmt.Println("ECHO error", err)
-			return
-		}
-		defer c.Close()
-		conns[i] = c
+	var d echoDriver
+	var err error
+	if ack := os.Getenv(envEchoAck) == "1"; ack {
+		d, err = dialNetEchoClients(addr, nconns, size, true)
+	} else {
+		d, err = dialEchoClients(addr, nconns, size)
 	}
+	if err != nil {
+		fmt.Println("ECHO error", err)
+		return
+	}
+	defer d.close()
 	fmt.Println("ECHO ready")
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
@@ -261,11 +263,46 @@ func TestHelperEchoClients(t *testing.T) {
 			fmt.Println("ECHO error", err)
 			return
 		}
-		if err := echoRoundTrips(conns, size, n, os.Getenv(envEchoAck) == "1"); err != nil {
+		if err := d.run(n); err != nil {
 			fmt.Println("ECHO error", err)
 			return
 		}
 		fmt.Println("ECHO done")
+	}
+}
+
+// echoDriver is the client side of a run: n round trips spread over its
+// connections.
+type echoDriver interface {
+	run(n int) error
+	close()
+}
+
+// netEchoClients are goroutines over net.Conn, one per connection.
+type netEchoClients struct {
+	conns []net.Conn
+	size  int
+	ack   bool
+}
+
+func dialNetEchoClients(addr string, nconns, size int, ack bool) (echoDriver, error) {
+	nc := &netEchoClients{size: size, ack: ack}
+	for i := 0; i < nconns; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			nc.close()
+			return nil, err
+		}
+		nc.conns = append(nc.conns, c)
+	}
+	return nc, nil
+}
+
+func (nc *netEchoClients) run(n int) error { return echoRoundTrips(nc.conns, nc.size, n, nc.ack) }
+
+func (nc *netEchoClients) close() {
+	for _, c := range nc.conns {
+		c.Close()
 	}
 }
 
