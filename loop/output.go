@@ -43,25 +43,22 @@ type chunkPool struct {
 // chunks already (large) or none (small when n fits).
 func (p *chunkPool) getFor(first bool, n int) []byte {
 	if first && n <= smallChunkSize {
-		if k := len(p.small); k > 0 {
-			b := p.small[k-1]
-			p.small[k-1] = nil
-			p.small = p.small[:k-1]
-			return b[:0]
-		}
-		return make([]byte, 0, smallChunkSize)
+		return pop(&p.small, smallChunkSize)
 	}
 	return p.get()
 }
 
-func (p *chunkPool) get() []byte {
-	if n := len(p.free); n > 0 {
-		b := p.free[n-1]
-		p.free[n-1] = nil
-		p.free = p.free[:n-1]
+func (p *chunkPool) get() []byte { return pop(&p.free, chunkSize) }
+
+// pop takes the last chunk of a free list, or makes one of size bytes.
+func pop(list *[][]byte, size int) []byte {
+	if n := len(*list); n > 0 {
+		b := (*list)[n-1]
+		(*list)[n-1] = nil
+		*list = (*list)[:n-1]
 		return b[:0]
 	}
-	return make([]byte, 0, chunkSize)
+	return make([]byte, 0, size)
 }
 
 func (p *chunkPool) put(b []byte) {
