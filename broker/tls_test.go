@@ -58,7 +58,11 @@ func tlsClient5(t *testing.T, addr, id string, cfg *stdtls.Config) (*paho.Client
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return pahoOver(t, conn, id)
+	if err := conn.Handshake(); err != nil {
+		conn.Close()
+		return nil, nil, nil, err
+	}
+	return pahoOver(t, overLoopback(t, conn), id)
 }
 
 func waitCount(t *testing.T, r *received, n int) {
