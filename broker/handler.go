@@ -109,6 +109,12 @@ func (h *handler) Open(c *loop.Conn) {
 	ls := h.b.loops[c.Loop().Index()]
 	if cs, ok := c.Context().(*conn); ok {
 		cs.ls = ls // migrated: the CONNECT follows in Data
+		// The deadline table is per loop: the connect timeout starts again
+		// here, so a CONNECT that then waits for a password check is still
+		// bounded.
+		if cs.state != stateConnected && cs.state != stateClosing {
+			cs.startConnectTimer()
+		}
 		return
 	}
 	h.b.conns.Add(1)

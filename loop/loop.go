@@ -619,6 +619,7 @@ func (l *Loop) closeGraceful(c *Conn, err error) {
 		return
 	}
 	c.closing = true
+	l.setHint(c, 0) // input is now drained and discarded: no large read buffers for it
 	x := c.ext()
 	if x.cl == nil {
 		x.cl = &closeState{}

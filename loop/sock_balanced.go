@@ -38,8 +38,19 @@ func setReusePort(fd int) error {
 // goroutine only.
 func (l *Loop) acceptOne(fd int) (int, error) {
 	l.peer = peerAddr{}
+	l.rsa.Addr.Family = 0 // an address left from the last accept is not this peer's
 	addrlen := uint32(unix.SizeofSockaddrAny)
 	nfd, _, errno := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(&l.rsa)), uintptr(unsafe.Pointer(&addrlen)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+	if errno == unix.ENOSYS {
+		// 32-bit Linux before 4.3 has accept4 only through socketcall,
+		// which unix.Accept4 uses: take the allocating path there.
+		nfd, sa, err := unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		if err != nil {
+			return -1, err
+		}
+		l.peer.setSockaddr(sa)
+		return nfd, nil
+	}
 	if errno != 0 {
 		return -1, errno
 	}
