@@ -48,7 +48,13 @@ func (echoHandler) Flush(*Loop) {}
 type echoServer func(tb testing.TB, loops int) (addr string, stop func())
 
 func startLoopEcho(tb testing.TB, loops int) (string, func()) {
-	s, err := NewServer(Options{Loops: loops}, echoHandler{})
+	return startLoop(tb, loops, echoHandler{})
+}
+
+// startLoop runs our loop with h on 127.0.0.1 and returns its address and a
+// stop function.
+func startLoop(tb testing.TB, loops int, h Handler) (string, func()) {
+	s, err := NewServer(Options{Loops: loops}, h)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -397,7 +403,12 @@ func BenchmarkEcho(b *testing.B) {
 // to the echo server at addr, the clients in a child process.
 // clientCPU pins the clients (-1: not pinned).
 func benchEcho(b *testing.B, addr string, nconns, size, clientCPU int) {
-	ec := spawnEchoClients(b, addr, nconns, size, clientCPU)
+	measureClients(b, spawnEchoClients(b, addr, nconns, size, clientCPU), nconns, size)
+}
+
+// measureClients warms ec up, then times b.N round trips of size bytes and
+// reports the server's CPU per round trip; it closes ec.
+func measureClients(b *testing.B, ec *echoClients, nconns, size int) {
 	defer ec.close()
 	ec.run(b, 20*nconns) // warm up: buffers, output chunk pools, scheduler
 	b.SetBytes(int64(size))
@@ -496,26 +507,7 @@ func BenchmarkLargeMessages(b *testing.B) {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 		clientCPU = 1
 	}
-	s, err := NewServer(Options{Loops: 1}, ackHandler{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	a, err := s.Listen("tcp", "127.0.0.1:0", nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer s.Stop(context.Background())
-	ec := spawnEchoClients(b, a.String(), nconns, largeMessageSize, clientCPU, envEchoAck+"=1")
-	defer ec.close()
-	ec.run(b, 20*nconns)
-	b.SetBytes(largeMessageSize)
-	b.ReportAllocs()
-	cpu0 := cpuTime(b)
-	b.ResetTimer()
-	ec.run(b, b.N)
-	b.StopTimer()
-	b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N), "server-ns/op")
+	addr, stop := startLoop(b, 1, ackHandler{})
+	defer stop()
+	measureClients(b, spawnEchoClients(b, addr, nconns, largeMessageSize, clientCPU, envEchoAck+"=1"), nconns, largeMessageSize)
 }
