@@ -66,9 +66,6 @@ func (cs *conn) extra() *connExtra {
 	return cs.x
 }
 
-// keepAliveDur is the keep alive the client asked for (0: none).
-func (cs *conn) keepAliveDur() time.Duration { return time.Duration(cs.keepAlive) * time.Second }
-
 // sinceStart is the loop's current time as time since Broker.startTime.
 func (ls *loopState) sinceStart() time.Duration { return ls.now().Sub(ls.b.startTime) }
 

@@ -103,7 +103,7 @@ func (ls *loopState) sweep() {
 
 // keepAliveLimit is one and a half keep alive periods [MQTT-3.1.2-22].
 func (cs *conn) keepAliveLimit() time.Duration {
-	ka := cs.keepAliveDur()
+	ka := time.Duration(cs.keepAlive) * time.Second
 	return ka + ka/2
 }
 

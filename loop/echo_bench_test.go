@@ -477,12 +477,7 @@ var ackByte = []byte{1}
 
 func (ackHandler) Data(c *Conn, in []byte) int {
 	done := 0
-	for len(in)-done >= 4 {
-		total := 4 + int(binary.BigEndian.Uint32(in[done:]))
-		if len(in)-done < total {
-			c.ExpectInput(total)
-			break
-		}
+	for total := nextFrame(c, in); total > 0; total = nextFrame(c, in[done:]) {
 		c.Write(ackByte)
 		done += total
 	}

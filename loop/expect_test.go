@@ -20,6 +20,21 @@ type framedHandler struct {
 	bufSize int
 }
 
+// nextFrame returns the length of the whole frame (a 4-byte big-endian
+// length, then that many bytes) at the start of in, or 0 when it has not
+// all arrived, announcing its length with ExpectInput once known.
+func nextFrame(c *Conn, in []byte) int {
+	if len(in) < 4 {
+		return 0
+	}
+	total := 4 + int(binary.BigEndian.Uint32(in))
+	if len(in) < total {
+		c.ExpectInput(total)
+		return 0
+	}
+	return total
+}
+
 func (h *framedHandler) data(c *Conn, in []byte) int {
 	// pendingSize allows twice the input plus a read buffer, and a
 	// recycled buffer up to twice that.
@@ -29,10 +44,9 @@ func (h *framedHandler) data(c *Conn, in []byte) int {
 		h.mu.Unlock()
 	}
 	done := 0
-	for len(in)-done >= 4 {
-		total := 4 + int(binary.BigEndian.Uint32(in[done:]))
-		if len(in)-done < total {
-			c.ExpectInput(total)
+	for {
+		total := nextFrame(c, in[done:])
+		if total == 0 {
 			break
 		}
 		body := in[done+4 : done+total]

@@ -336,7 +336,7 @@ func (l *Loop) setHint(c *Conn, n int) {
 func (l *Loop) updateHint(c *Conn, want, in, rest int) {
 	h := l.hint(c)
 	switch {
-	case want > rest && want > len(l.buf) && want <= maxHintBufs*len(l.buf) && want <= 1<<31-1:
+	case want > rest && want > len(l.buf) && want <= maxHintBufs*len(l.buf):
 		h = want
 	case want > rest:
 		h = 0
@@ -658,8 +658,7 @@ func (l *Loop) finalClose(c *Conn, err error) {
 	unix.Close(int(c.fd)) // c.fd stays as it was: other loops compare it (closeReq)
 	l.setHint(c, 0)       // the descriptor's next connection starts without one
 	if c.io != nil {
-		c.io.pending = nil
-		c.io.out.release(&l.chunks)
+		c.io.pending, c.io.out.size = nil, 0 // discarded: releaseIO frees the chunks
 		l.releaseIO(c)
 	}
 	if x := c.x; x != nil {
