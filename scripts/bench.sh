@@ -93,7 +93,8 @@ say "bench: building mqload, relay and sol"
 $GO build -o "$WORK/mqload" ./scripts/mqload
 $GO build -o "$WORK/relay" ./scripts/relay
 HAVE_SOL=1
-if ! $GO build -o "$WORK/sol" . 2>"$WORK/sol-build.log"; then
+# Built as `make build` builds it (static, stripped).
+if ! CGO_ENABLED=0 $GO build -trimpath -ldflags "-s -w" -o "$WORK/sol" . 2>"$WORK/sol-build.log"; then
 	HAVE_SOL=0
 	say "bench: sol does not build yet (go build . failed, first lines below); skipping sol's columns, measuring Mosquitto and the relay only"
 	head -5 "$WORK/sol-build.log" >&2
