@@ -55,6 +55,7 @@ type Conn struct {
 // queued, and gives it back once both are empty again.
 type connIO struct {
 	pending []byte // unconsumed input; nil unless a message is incomplete
+	want    int    // announced size of the message pending begins with (ExpectInput); 0: unknown
 	out     output
 }
 
@@ -114,7 +115,7 @@ func (c *Conn) setPending(b []byte) {
 		return
 	}
 	if c.io != nil {
-		c.io.pending = nil
+		c.io.pending, c.io.want = nil, 0
 		c.l.releaseIO(c)
 	}
 }
@@ -151,7 +152,7 @@ func (l *Loop) releaseIO(c *Conn) {
 // ioPool is a loop's free list of connIOs. Loop goroutine only.
 type ioPool struct{ free []*connIO }
 
-// maxFreeIO bounds each loop's free list of connIOs (64 bytes each).
+// maxFreeIO bounds each loop's free list of connIOs (96 bytes each).
 const maxFreeIO = 4096
 
 func (p *ioPool) get() *connIO {
@@ -170,6 +171,10 @@ func (p *ioPool) put(io *connIO) {
 	if cap(io.out.chunks) > 4 {
 		io.out.chunks = nil
 	}
+	if cap(io.out.refs) > 4 {
+		io.out.refs = nil
+	}
+	io.want = 0
 	if len(p.free) < maxFreeIO {
 		p.free = append(p.free, io)
 	}
@@ -278,6 +283,31 @@ func (c *Conn) WriteRaw(b []byte) {
 	c.writeRaw(b)
 }
 
+// WriteRef queues b for output by reference, without copying it, and calls
+// r.Release (if r is not nil) once the output no longer needs b: when its
+// last byte has been written to the socket, or when the connection closes
+// with it still queued (then during the close, on the loop that owns c at
+// that time). Until then b must not change. It is for large immutable
+// buffers (a message's payload shared by many subscribers), whose copy into
+// output chunks would cost more than the reference; writev sends it from
+// where it lies. With a transport b is copied (encoded) at once and r
+// released before WriteRef returns, as it is when c is closing or closed
+// (b is then discarded, as Write does). Owner loop only.
+func (c *Conn) WriteRef(b []byte, r Releaser) {
+	if c.transport() != nil || c.closing || c.closed.Load() || len(b) == 0 {
+		c.Write(b)
+		if r != nil {
+			r.Release()
+		}
+		return
+	}
+	if r == nil {
+		r = noRelease{}
+	}
+	c.useIO().out.writeRef(b, r)
+	c.afterWrite()
+}
+
 func (c *Conn) writeRaw(b []byte) {
 	c.useIO().out.write(&c.l.chunks, b)
 	c.afterWrite()
@@ -344,6 +374,29 @@ func (c *Conn) Commit(k int) {
 // only; without it input is still kept whole. Owner loop, during
 // Handler.Data.
 func (c *Conn) ExpectInput(n int) { c.l.want = n }
+
+// TakeInput hands the caller the buffer that holds the input of the
+// Handler.Data call in progress, so that it can keep a large message where
+// it was read instead of copying it out. pkt must be the end of that input
+// (a slice of in reaching its last byte); the loop then gives the buffer
+// up: it returns it (from its start to the end of pkt, with the buffer's
+// capacity), the caller owns it from then on, Data counts as having consumed
+// all of in, and the connection's next input is read into another buffer
+// (Options.InputBuffer). It returns nil, and changes nothing, when pkt is
+// not the end of the input or the input lies in memory the loop shares (its
+// read buffer, a transport's). Only a message that did not fit the read
+// buffer whole, or straddled two reads, lies in a buffer of its own. Owner
+// loop, during Handler.Data.
+func (c *Conn) TakeInput(pkt []byte) []byte {
+	l := c.l
+	in := l.dataIn
+	if l.dataConn != c || l.dataBuf == nil || l.taken || len(pkt) == 0 || len(pkt) > len(in) ||
+		&pkt[0] != &in[len(in)-len(pkt)] {
+		return nil
+	}
+	l.taken = true
+	return l.dataBuf
+}
 
 // Buffered returns the number of output bytes not yet written to the socket.
 // Owner loop only.

@@ -56,7 +56,16 @@
 //   - Data is called again while it consumes something and input remains,
 //     so a handler that consumes one message per call is still correct.
 //   - Output is a queue of pooled 16 KiB chunks from a per-loop free list;
-//     a drained connection holds none. The high watermark is a signal
+//     a drained connection holds none. A large immutable buffer can be
+//     queued by reference instead (Conn.WriteRef): writev sends it from
+//     where it lies, and its Releaser is called once it is written or the
+//     connection closes, so the broker's payloads reach the socket without
+//     a copy in user space.
+//   - A large message read into a buffer of its own (pending input, or a
+//     hinted read) can be handed to the handler (Conn.TakeInput) instead
+//     of being copied out of it; the next one is read into a fresh buffer
+//     from Options.InputBuffer, which the broker fills from its message
+//     pool, so buffers go round: input, message, output, pool, input. The high watermark is a signal
 //     (Congested, then Writable below the low watermark), not a drop: the
 //     broker bounds what it queues.
 //   - Close shuts down the write side after flushing and reads until the
@@ -80,6 +89,6 @@
 // A loop that has seen a message larger than its read buffer (announced
 // with ExpectInput) keeps a table of 4 bytes per descriptor slot with the
 // size of each connection's last one (the read size for its next input,
-// in a buffer from the loop's free list of up to 8 large buffers); it
-// holds no buffer between reads.
+// in a buffer from the loop's free list of up to 8 large buffers, or from
+// Options.InputBuffer); it holds no buffer between reads.
 package loop

@@ -38,6 +38,14 @@ type Loop struct {
 	now     time.Time
 	ctx     any
 
+	// The Data call in progress, for Conn.TakeInput: its connection, its
+	// input, and the connection's own buffer that input lies in (nil when
+	// it lies in the read buffer or a transport's); taken once given up.
+	dataConn *Conn
+	dataIn   []byte
+	dataBuf  []byte
+	taken    bool
+
 	dirty      []*Conn  // written to this iteration
 	reap       []reaped // closed, Handler.Closed not yet called
 	migrations []*Conn  // Migrate called this iteration
@@ -231,7 +239,13 @@ func (l *Loop) read(c *Conn) {
 	spare := cap(pending) - len(pending)
 	direct := tr == nil && len(pending) > 0 && spare > 0 && (spare >= minDirectRead || cap(pending) >= len(l.buf))
 	if direct {
-		buf = pending[len(pending):cap(pending)]
+		// Up to the end of the announced message, not beyond: a message
+		// that ends its buffer can be handed over whole (Conn.TakeInput).
+		end := cap(pending)
+		if w := c.io.want; w > len(pending) && w < end {
+			end = w
+		}
+		buf = pending[len(pending):end]
 	}
 	n, err := unix.Read(int(c.fd), buf)
 	if !l.readInput(c, n, err) {
@@ -358,6 +372,7 @@ func (l *Loop) deliver(c *Conn, b, own []byte) {
 	in := b
 	pending := c.pending()
 	fromPending := false
+	var mine []byte // the connection's own buffer in lies in (TakeInput)
 	if len(pending) > 0 {
 		if len(b) > 0 {
 			pending = append(pending, b...)
@@ -365,13 +380,26 @@ func (l *Loop) deliver(c *Conn, b, own []byte) {
 		}
 		in = pending
 		fromPending = true
+		mine = in
+	} else if own != nil {
+		mine = in
 	}
 	off := 0
 	want := 0
 	for off < len(in) {
 		l.want = 0
+		l.dataConn, l.dataIn, l.dataBuf = c, in[off:], mine
 		k := l.h.Data(c, in[off:])
+		l.dataConn, l.dataIn, l.dataBuf = nil, nil, nil
 		want, l.want = l.want, 0
+		if l.taken {
+			// The handler owns the buffer now: all of it is consumed, and
+			// nothing here may touch it again.
+			l.taken = false
+			off = len(in)
+			fromPending, pending, own = false, nil, nil
+			break
+		}
 		if k <= 0 {
 			break
 		}
@@ -411,6 +439,7 @@ func (l *Loop) deliver(c *Conn, b, own []byte) {
 			m := copy(pending, rest)
 			c.setPending(pending[:m])
 		}
+		c.io.want = want
 	case own != nil:
 		// Keep the buffer read into if what is left is all of it and it
 		// is the size pendingBuf would choose (a message of the hinted
@@ -421,9 +450,11 @@ func (l *Loop) deliver(c *Conn, b, own []byte) {
 		} else {
 			c.setPending(l.pendingBuf(rest, need, own))
 		}
+		c.io.want = want
 	default:
 		// only when a message straddles reads
 		c.setPending(l.pendingBuf(rest, max(want, len(rest)), nil)) // rest aliases l.buf or the transport's
+		c.io.want = want
 	}
 }
 
@@ -453,8 +484,9 @@ func (l *Loop) pendingBuf(have []byte, want int, old []byte) []byte {
 	return nb
 }
 
-// takeBig returns an empty buffer of capacity size to 2*size, recycled if
-// one fits.
+// takeBig returns an empty buffer of capacity size to 2*size: recycled if
+// one fits, else from Options.InputBuffer if set and it supplies one, else
+// new.
 func (l *Loop) takeBig(size int) []byte {
 	for i, f := range l.bigFree {
 		if cap(f) >= size && cap(f) <= 2*size {
@@ -463,6 +495,11 @@ func (l *Loop) takeBig(size int) []byte {
 			l.bigFree[last] = nil
 			l.bigFree = l.bigFree[:last]
 			return f
+		}
+	}
+	if get := l.s.opts.InputBuffer; get != nil {
+		if b := get(l, size); cap(b) >= size && cap(b) <= 2*size {
+			return b[:0]
 		}
 	}
 	return make([]byte, 0, size)

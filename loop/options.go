@@ -55,6 +55,16 @@ type Options struct {
 	// output and draining input after the write side is shut down. When it
 	// expires the connection is closed at once; default 2s.
 	CloseTimeout time.Duration
+	// InputBuffer, if set, supplies the buffers the loop reads large
+	// messages into (one announced with Conn.ExpectInput that does not fit
+	// the read buffer whole or straddles reads): an empty buffer of capacity
+	// n to 2n, or nil to let the loop allocate one. The loop keeps such a
+	// buffer until its message is consumed, then reuses it, or gives it
+	// away for good with Conn.TakeInput. It lets a handler that keeps
+	// messages in buffers of its own (the broker's pooled messages) read
+	// them in place: a taken buffer comes back through InputBuffer once the
+	// handler is done with it. Called on l's goroutine.
+	InputBuffer func(l *Loop, n int) []byte
 	// Logger receives operator-level events (listener errors, accept
 	// back-off). Nil means slog.Default().
 	Logger *slog.Logger

@@ -1,5 +1,7 @@
 package loop
 
+import "slices"
+
 // Output chunks come in two sizes. A connection with nothing queued starts
 // with a small chunk when the first write fits in one, and continues with
 // large ones: most writes are acknowledgements and small messages (a
@@ -27,10 +29,34 @@ const maxIovecs = 1024
 // gives back to its loop once drained, so an idle connection holds no output
 // memory at all.
 type output struct {
-	chunks [][]byte // each len = bytes filled, cap = chunkSize
-	head   int      // bytes of chunks[0] already written
-	size   int      // bytes pending
+	chunks [][]byte // each len = bytes filled, cap = chunkSize (a reference: its own length)
+	// refs marks the chunks queued by reference (writeRef), parallel to
+	// chunks as far as it reaches: a nil entry (or none) is a pooled chunk.
+	// It stays empty for a connection that never queues a reference.
+	refs []Releaser
+	head int // bytes of chunks[0] already written
+	size int // bytes pending
 }
+
+// Releaser is told, once, that the output no longer needs a buffer queued by
+// reference (Conn.WriteRef): its bytes were written to the socket, or dropped
+// because the connection closed. It is called on the loop's goroutine of
+// the connection at that time (which differs from the one that queued it
+// after a Migrate).
+type Releaser interface{ Release() }
+
+// noRelease marks a reference chunk whose owner needs no call (WriteRef
+// with a nil Releaser: memory the garbage collector keeps alive).
+type noRelease struct{}
+
+func (noRelease) Release() {}
+
+// isRef reports whether chunk i is queued by reference.
+func (o *output) isRef(i int) bool { return i < len(o.refs) && o.refs[i] != nil }
+
+// lastIsRef reports whether the tail chunk is a reference, which write and
+// reserve must not append to.
+func (o *output) lastIsRef() bool { return o.isRef(len(o.chunks) - 1) }
 
 // chunkPool is a loop's free lists of chunks, one per size. Loop goroutine
 // only.
@@ -70,13 +96,28 @@ func (p *chunkPool) put(b []byte) {
 	}
 }
 
+// writeRef queues b itself, not a copy, as a chunk of its own; r (never
+// nil) is released once b is written or dropped. Chunks written after it
+// start afresh, with a small chunk when they fit one (typically the header
+// of the next message).
+func (o *output) writeRef(b []byte, r Releaser) {
+	if n := len(o.chunks); len(o.refs) < n {
+		k := len(o.refs)
+		o.refs = slices.Grow(o.refs, n+1-k)[:n]
+		clear(o.refs[k:])
+	}
+	o.chunks = append(o.chunks, b[:len(b):len(b)])
+	o.refs = append(o.refs, r)
+	o.size += len(b)
+}
+
 // write copies b to the tail of the queue.
 func (o *output) write(p *chunkPool, b []byte) {
 	o.size += len(b)
 	for len(b) > 0 {
 		n := len(o.chunks)
-		if n == 0 || len(o.chunks[n-1]) == cap(o.chunks[n-1]) {
-			o.chunks = append(o.chunks, p.getFor(n == 0, len(b)))
+		if n == 0 || len(o.chunks[n-1]) == cap(o.chunks[n-1]) || o.lastIsRef() {
+			o.chunks = append(o.chunks, p.getFor(n == 0 || o.lastIsRef(), len(b)))
 			n++
 		}
 		t := o.chunks[n-1]
@@ -91,11 +132,11 @@ func (o *output) write(p *chunkPool, b []byte) {
 // allocation that the pool does not keep.
 func (o *output) reserve(p *chunkPool, n int) []byte {
 	k := len(o.chunks)
-	if k == 0 || cap(o.chunks[k-1])-len(o.chunks[k-1]) < n {
+	if k == 0 || cap(o.chunks[k-1])-len(o.chunks[k-1]) < n || o.lastIsRef() {
 		if n > chunkSize {
 			o.chunks = append(o.chunks, make([]byte, 0, n))
 		} else {
-			o.chunks = append(o.chunks, p.getFor(k == 0, n))
+			o.chunks = append(o.chunks, p.getFor(k == 0 || o.lastIsRef(), n))
 		}
 		k++
 	}
@@ -120,8 +161,7 @@ func (o *output) consume(p *chunkPool, n int) {
 			break
 		}
 		n -= avail
-		p.put(o.chunks[i])
-		o.chunks[i] = nil
+		o.drop(p, i)
 		o.head = 0
 		i++
 	}
@@ -129,19 +169,37 @@ func (o *output) consume(p *chunkPool, n int) {
 		k := copy(o.chunks, o.chunks[i:])
 		clear(o.chunks[k:])
 		o.chunks = o.chunks[:k]
+		if len(o.refs) > 0 {
+			k := copy(o.refs, o.refs[min(i, len(o.refs)):])
+			clear(o.refs[k:])
+			o.refs = o.refs[:k]
+		}
 	}
 	if len(o.chunks) == 0 {
 		o.head = 0
 	}
 }
 
-// release returns every chunk to p and empties the queue, keeping the
-// list's capacity.
+// drop gives chunk i back: a pooled chunk to p, a reference to its owner.
+func (o *output) drop(p *chunkPool, i int) {
+	if o.isRef(i) {
+		r := o.refs[i]
+		o.refs[i] = nil
+		r.Release()
+	} else {
+		p.put(o.chunks[i])
+	}
+	o.chunks[i] = nil
+}
+
+// release returns every chunk to p (references to their owners) and empties
+// the queue, keeping the lists' capacity.
 func (o *output) release(p *chunkPool) {
-	for i, c := range o.chunks {
-		p.put(c)
-		o.chunks[i] = nil
+	for i := range o.chunks {
+		o.drop(p, i)
 	}
 	o.chunks = o.chunks[:0]
+	clear(o.refs)
+	o.refs = o.refs[:0]
 	o.head, o.size = 0, 0
 }
