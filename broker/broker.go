@@ -71,7 +71,7 @@ func New(o Options) (*Broker, error) {
 	}
 	// TLS listeners handshake in soltls's wrapper before the broker's
 	// handler hears of a connection; plain listeners pass straight through.
-	srv, err := loop.NewServer(loop.Options{Loops: o.Loops, Backlog: o.TCPBacklog, Logger: o.Logger},
+	srv, err := loop.NewServer(loop.Options{Loops: o.Loops, Backlog: o.TCPBacklog, Logger: o.Logger, InputBuffer: b.inputBuffer},
 		soltls.Wrap(&handler{b: b}, soltls.WrapOptions{Logger: o.Logger}))
 	if err != nil {
 		return nil, fmt.Errorf("creating event loops: %w", err)

@@ -33,6 +33,16 @@
 // and a publisher lives on one loop, so per-publisher order holds
 // [MQTT-4.6.0-5].
 //
+// Large messages (packets of adoptMin, 16 KiB, and more) skip both user-space
+// copies where they can: a PUBLISH the loop read into a buffer of its own is
+// not copied but adopted, the Msg keeping that buffer (loop.Conn.TakeInput;
+// the loop reads such messages into buffers of pooled Msgs,
+// Broker.inputBuffer), and a payload of refPayload or more goes into a
+// subscriber's output by reference (loop.Conn.WriteRef), the output holding
+// a Msg reference until the bytes are written or the connection closes.
+// Over TLS the transport copies the payload and the reference is given back
+// at once.
+//
 // Overlapping subscriptions of one session yield one delivery at the highest
 // granted QoS carrying every matching subscription identifier (the option
 // [MQTT-3.3.4-3] leaves open). Each shared subscription is delivered

@@ -55,6 +55,11 @@ type loopState struct {
 	queuedBytes atomic.Int64
 	_           [56]byte
 
+	// spareMsgs are headers of pooled Msgs whose buffers inputBuffer gave
+	// the loop to read into, waiting for adoptMsg to wrap them round such a
+	// buffer again (at most maxSpareMsgs).
+	spareMsgs []*Msg
+
 	// queueDrops counts deliveries this loop's session queues refused, so
 	// that onPublish can tell whether a publish reached anybody.
 	queueDrops uint64

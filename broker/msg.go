@@ -1,9 +1,12 @@
 package broker
 
 import (
+	"bytes"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sol-broker/sol/loop"
 )
 
 // Msg is one published application message, copied once out of the
@@ -11,8 +14,8 @@ import (
 // queue entry, inflight entry and the retained store. Any goroutine may read
 // it; nobody writes it after newMsg returns.
 //
-// A Msg from newPooledMsg (a client's PUBLISH that is not retained) is
-// recycled: it counts references, and every holder that keeps it beyond the
+// A Msg from newPooledMsg or adoptMsg (a client's PUBLISH that is not
+// retained) is recycled: it counts references, and every holder that keeps it beyond the
 // publishing call (a session queue entry, an inflight entry, a cross-loop
 // batch entry) takes one with ref and gives it back with release; the
 // publisher's own reference is released when routing is done. At zero the
@@ -20,9 +23,19 @@ import (
 // class, so the steady state of a PUBLISH allocates nothing. Other messages
 // (retained, wills, $SYS) are garbage-collected and ref/release do nothing
 // for them: the retained store, the admin API and SUBSCRIBE read them
-// without holding a reference. Building with -tags soldebug poisons a freed
-// buffer, never reuses it, and panics on a negative count or on use after
-// free (checkLive).
+// without holding a reference. A connection's output holds a reference too
+// while a large payload is queued in it by reference (send, msgRef). Building
+// with -tags soldebug poisons a freed buffer, never reuses it, panics on a
+// negative count or on use after free (checkLive), and counts the pooled
+// messages alive (liveMsgs) so that tests can check every reference was
+// given back.
+//
+// A large message read into a buffer of its own is adopted, not copied
+// (adoptMsg): its buffer is the publisher connection's input buffer, taken
+// from the loop (loop.Conn.TakeInput), and holds the whole PUBLISH packet;
+// Topic, Payload and the properties point into it. The loop reads large
+// messages into buffers of pooled Msgs (Broker.inputBuffer), so buffers go
+// round: pool, input buffer, Msg, subscribers' output, pool.
 type Msg struct {
 	// buf holds topic, payload and the copied properties back to back; the
 	// slices below point into it.
@@ -108,8 +121,100 @@ func newPooledMsg(f *msgFields) *Msg {
 	m.fill(f)
 	m.pooled = true
 	m.refs.Store(1)
+	if msgDebug {
+		liveMsgs.Add(1)
+	}
 	return m
 }
+
+// adoptMin is the least packet size for which onPublish adopts the input
+// buffer holding it (adoptMsg) rather than copy the message, and for which
+// the loop reads into a buffer of a pooled Msg (inputBuffer). Only a packet
+// that did not fit the loop's read buffer whole, or straddled two reads,
+// lies in a buffer of its own, so smaller packets rarely qualify anyway.
+const adoptMin = 16 << 10
+
+// maxSpareMsgs bounds a loop's spare Msg headers (inputBuffer).
+const maxSpareMsgs = 64
+
+// inputBuffer implements loop.Options.InputBuffer: a buffer of n bytes'
+// class, the buffer of a free pooled Msg when there is one (whose header
+// waits on the loop's spare list for adoptMsg), so that a large message is
+// read straight into the memory it will be kept in. nil (the loop allocates)
+// below adoptMin or above the largest class. Loop l's goroutine.
+func (b *Broker) inputBuffer(l *loop.Loop, n int) []byte {
+	k := msgClass(n)
+	if n < adoptMin || k < 0 {
+		return nil
+	}
+	v, ok := msgPools[k].Get().(*Msg)
+	if !ok {
+		return make([]byte, 0, msgClasses[k])
+	}
+	buf := v.buf[:0]
+	v.buf = nil
+	if ls := b.loops[l.Index()]; len(ls.spareMsgs) < maxSpareMsgs {
+		ls.spareMsgs = append(ls.spareMsgs, v)
+	}
+	return buf
+}
+
+// adoptMsg is newPooledMsg for a message whose fields lie in buf, the whole
+// input buffer holding its PUBLISH (loop.Conn.TakeInput), which the Msg
+// keeps instead of copying them; f.topic may lie elsewhere (a topic alias
+// resolved, topicInBuf false) and is then copied behind the packet, or
+// apart if the buffer has no room. Loop goroutine.
+func (ls *loopState) adoptMsg(buf []byte, f *msgFields, topicInBuf bool) *Msg {
+	var m *Msg
+	if n := len(ls.spareMsgs); n > 0 {
+		m = ls.spareMsgs[n-1]
+		ls.spareMsgs[n-1] = nil
+		ls.spareMsgs = ls.spareMsgs[:n-1]
+	} else {
+		m = &Msg{}
+	}
+	m.buf = buf
+	switch {
+	case topicInBuf:
+		m.Topic = clip(f.topic)
+	case cap(buf)-len(buf) >= len(f.topic):
+		m.Topic = m.take(f.topic)
+	default:
+		m.Topic = bytes.Clone(f.topic)
+	}
+	m.Payload = clip(f.payload)
+	m.ContentType = clip(f.contentType)
+	m.ResponseTopic = clip(f.responseTopic)
+	m.CorrelationData = clip(f.correlation)
+	m.UserProperties = clip(f.ups)
+	m.QoS, m.Retain = f.qos, f.retain
+	m.PayloadFormat, m.HasPayloadFormat = f.payloadFormat, f.hasPayloadFormat
+	m.Expiry = f.expiry
+	m.pooled = true
+	m.refs.Store(1)
+	if msgDebug {
+		liveMsgs.Add(1)
+	}
+	return m
+}
+
+// clip limits b's capacity to its length (nil stays nil), as take does for
+// copies, so that no slice of a Msg reaches past its own bytes.
+func clip(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return b[:len(b):len(b)]
+}
+
+// msgRef is a Msg as the loop.Releaser of an output reference to its
+// payload (loop.Conn.WriteRef): the output's reference, given back once the
+// payload is written or dropped. A conversion, so passing it allocates
+// nothing.
+type msgRef Msg
+
+// Release implements loop.Releaser.
+func (r *msgRef) Release() { (*Msg)(r).release() }
 
 // fill copies f into m, whose buf is empty and large enough.
 func (m *Msg) fill(f *msgFields) {
@@ -147,6 +252,9 @@ func (m *Msg) release() {
 	if n < 0 {
 		msgRefPanic(m, "negative reference count")
 		return
+	}
+	if msgDebug {
+		liveMsgs.Add(-1)
 	}
 	k := msgClass(cap(m.buf))
 	if k < 0 || msgClasses[k] != cap(m.buf) {

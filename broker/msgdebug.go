@@ -2,7 +2,10 @@
 
 package broker
 
-import "fmt"
+import (
+	"fmt"
+	"sync/atomic"
+)
 
 // msgDebug turns on the checks of pooled messages (build tag soldebug).
 const msgDebug = true
@@ -20,3 +23,7 @@ func poison(m *Msg) {
 func msgRefPanic(m *Msg, what string) {
 	panic(fmt.Sprintf("broker: %s (Msg %p, refs %d, topic %q)", what, m, m.refs.Load(), m.Topic))
 }
+
+// liveMsgs counts pooled messages with references outstanding (created and
+// not yet released to zero), for tests that check no reference leaks.
+var liveMsgs atomic.Int64

@@ -27,6 +27,7 @@ func (cs *conn) onPublish(pkt []byte) error {
 	if p.Retain && o.DisableRetain {
 		return mqtt.RetainNotSupported // [MQTT-3.2.2-14]
 	}
+	topicInPkt := len(p.Topic) > 0 // not from a topic alias
 	if cs.version == mqtt.Version5 {
 		if p.Props.Has(mqtt.PropSubscriptionID) {
 			return mqtt.ProtocolError // [MQTT-3.3.4-6] only the server sends them
@@ -85,7 +86,7 @@ func (cs *conn) onPublish(pkt []byte) error {
 		rc = mqtt.NotAuthorized
 		ls.m.Drop(metrics.DropNotAuthorized)
 	} else {
-		m := ls.copyPublish(p)
+		m := ls.publishMsg(cs, p, pkt, topicInPkt)
 		dropsBefore := ls.queueDrops
 		n := ls.publishFrom(m, cs.s)
 		m.release() // the holders took their own references
@@ -149,8 +150,34 @@ func (cs *conn) resolveAlias(p *mqtt.Publish) error {
 	return nil
 }
 
+// publishMsg returns the Msg for p, decoded from pkt, which is the end of
+// the input of the loop's Data call in progress: a large message that lies
+// in a buffer of the connection's own is adopted with that buffer (no copy),
+// any other copied (copyPublish). topicInPkt is false when p.Topic came from
+// a topic alias, outside pkt.
+func (ls *loopState) publishMsg(cs *conn, p *mqtt.Publish, pkt []byte, topicInPkt bool) *Msg {
+	if len(pkt) < adoptMin || p.Retain && !ls.b.opts.DisableRetain {
+		return ls.copyPublish(p)
+	}
+	buf := cs.c.TakeInput(pkt)
+	if buf == nil {
+		return ls.copyPublish(p)
+	}
+	f := ls.publishFields(p)
+	return ls.adoptMsg(buf, &f, topicInPkt)
+}
+
 // copyPublish copies a decoded PUBLISH out of the read buffer into a Msg.
 func (ls *loopState) copyPublish(p *mqtt.Publish) *Msg {
+	f := ls.publishFields(p)
+	if p.Retain && !ls.b.opts.DisableRetain {
+		return newMsg(&f) // the retained store keeps it without counting
+	}
+	return newPooledMsg(&f)
+}
+
+// publishFields are the parts of p a Msg keeps.
+func (ls *loopState) publishFields(p *mqtt.Publish) msgFields {
 	f := msgFields{topic: p.Topic, payload: p.Payload, qos: p.QoS, retain: p.Retain}
 	if f.payload == nil {
 		f.payload = []byte{}
@@ -168,10 +195,7 @@ func (ls *loopState) copyPublish(p *mqtt.Publish) *Msg {
 			f.expiry = ls.now().Add(time.Duration(pr.MessageExpiry) * time.Second)
 		}
 	}
-	if p.Retain && !ls.b.opts.DisableRetain {
-		return newMsg(&f) // the retained store keeps it without counting
-	}
-	return newPooledMsg(&f)
+	return f
 }
 
 // publish routes m: retained store, then one delivery per matching session
@@ -444,7 +468,14 @@ func (ls *loopState) send(cs *conn, d *delivery, pid uint16, dup bool) bool {
 		// large payload (into the output chunks) instead of two.
 		ls.enc = mqtt.AppendPublishHeader(ls.enc[:0], cs.version, p)
 		cs.c.Write(ls.enc)
-		cs.c.Write(p.Payload)
+		if len(p.Payload) >= refPayload {
+			// Not even that copy: the output holds a reference to the
+			// Msg until the payload is written (a transport copies it).
+			d.m.ref()
+			cs.c.WriteRef(p.Payload, (*msgRef)(d.m))
+		} else {
+			cs.c.Write(p.Payload)
+		}
 		n = len(ls.enc) + len(p.Payload)
 	} else {
 		ls.enc = mqtt.AppendPublish(ls.enc[:0], cs.version, p)
@@ -463,6 +494,12 @@ func (ls *loopState) send(cs *conn, d *delivery, pid uint16, dup bool) bool {
 // into the loop's encode buffer first (two copies). Below it one Write is
 // cheaper, and over TLS one record instead of two.
 const splitPayload = 4 << 10
+
+// refPayload is the payload size from which send queues the payload by
+// reference (loop.Conn.WriteRef) instead of copying it into the output:
+// above it the copy costs more than the reference (an atomic count each way
+// and an iovec of its own).
+const refPayload = 16 << 10
 
 // fillProps sets the 5.0 properties of an outbound PUBLISH from the Msg and
 // the delivery: forwarded unchanged and in order [MQTT-3.3.2-15]
