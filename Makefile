@@ -25,9 +25,12 @@ run: build
 	./$(BIN) -c sol.conf
 
 # make test: vet (also for the BSD and macOS event loops), then every test with
-# the race detector.
+# the race detector, then the broker's tests once more built with soldebug:
+# freed messages poisoned, use after free and leaked references caught
+# (TestLargePayloadsIntact's leak check counts only in that build).
 test: vet
 	$(GO) test -race -count=1 -timeout 12m ./...
+	$(GO) test -tags soldebug -count=1 -timeout 5m ./broker/
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
