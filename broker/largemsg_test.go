@@ -86,15 +86,8 @@ func bigDial(addr, id string, v byte, small bool, cfg *stdtls.Config) (*rawPeer,
 		cn.Props.TopicAliasMaximum = 4
 		cn.Props.Set(mqtt.PropTopicAliasMaximum)
 	}
-	if err := p.write(mqtt.AppendConnect(nil, cn)); err != nil {
+	if err := p.connect(v, id, cn); err != nil {
 		return nil, err
-	}
-	pkt, err := p.read(v, 5*time.Second)
-	if err != nil {
-		return nil, fmt.Errorf("%s: CONNACK: %w", id, err)
-	}
-	if pkt.Type != mqtt.CONNACK || pkt.Connack.Reason != 0 {
-		return nil, fmt.Errorf("%s: got %v %v", id, pkt.Type, pkt.Connack.Reason)
 	}
 	return p, nil
 }
@@ -211,40 +204,6 @@ func subscriberReaderPkt(p *rawPeer, v byte, idle time.Duration, got func(m *mqt
 		err = bad
 	}
 	return err
-}
-
-// subscriberReaderRaw is subscriberReader's loop (acknowledging QoS 1 and
-// 2) calling got with each decoded PUBLISH.
-func subscriberReaderRaw(p *rawPeer, v byte, idle time.Duration, got func(m *mqtt.Publish) bool) error {
-	for {
-		pkt, err := p.read(v, idle)
-		if err != nil {
-			return err
-		}
-		switch pkt.Type {
-		case mqtt.PUBLISH:
-			m := &pkt.Publish
-			switch m.QoS {
-			case 1:
-				err = p.write(mqtt.AppendPubAck(nil, v, mqtt.PUBACK, m.PacketID, 0, nil))
-			case 2:
-				err = p.write(mqtt.AppendPubAck(nil, v, mqtt.PUBREC, m.PacketID, 0, nil))
-			}
-			if err != nil {
-				return err
-			}
-			if got(m) {
-				return nil
-			}
-		case mqtt.PUBREL:
-			if err := p.write(mqtt.AppendPubAck(nil, v, mqtt.PUBCOMP, pkt.PubAck.PacketID, 0, nil)); err != nil {
-				return err
-			}
-		case mqtt.SUBACK:
-		default:
-			return fmt.Errorf("subscriber: unexpected %v", pkt.Type)
-		}
-	}
 }
 
 // bigBroker starts a broker with a plain and a TLS listener and a 2 MiB

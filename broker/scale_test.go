@@ -27,17 +27,25 @@ func dialPeer(addr string, id string, v byte) (*rawPeer, error) {
 		return nil, err
 	}
 	p := &rawPeer{conn: c}
-	if err := p.write(mqtt.AppendConnect(nil, &mqtt.Connect{ProtocolName: []byte("MQTT"), ProtocolLevel: v, ClientID: []byte(id), CleanStart: true, KeepAlive: 60})); err != nil {
+	if err := p.connect(v, id, &mqtt.Connect{ProtocolName: []byte("MQTT"), ProtocolLevel: v, ClientID: []byte(id), CleanStart: true, KeepAlive: 60}); err != nil {
 		return nil, err
+	}
+	return p, nil
+}
+
+// connect sends cn and waits for a successful CONNACK.
+func (p *rawPeer) connect(v byte, id string, cn *mqtt.Connect) error {
+	if err := p.write(mqtt.AppendConnect(nil, cn)); err != nil {
+		return err
 	}
 	pkt, err := p.read(v, 5*time.Second)
 	if err != nil {
-		return nil, fmt.Errorf("%s: CONNACK: %w", id, err)
+		return fmt.Errorf("%s: CONNACK: %w", id, err)
 	}
 	if pkt.Type != mqtt.CONNACK || pkt.Connack.Reason != 0 {
-		return nil, fmt.Errorf("%s: got %v %v", id, pkt.Type, pkt.Connack.Reason)
+		return fmt.Errorf("%s: got %v %v", id, pkt.Type, pkt.Connack.Reason)
 	}
-	return p, nil
+	return nil
 }
 
 func (p *rawPeer) write(b []byte) error {

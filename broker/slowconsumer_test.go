@@ -71,6 +71,12 @@ func floodPublisher(p *rawPeer, v byte, who uint32, topic string, n, size, windo
 // whole QoS 2 flow) and calls got with each payload, until stop returns
 // true or an error occurs. idle bounds the wait for each packet.
 func subscriberReader(p *rawPeer, v byte, idle time.Duration, got func(payload []byte) (stop bool)) error {
+	return subscriberReaderRaw(p, v, idle, func(m *mqtt.Publish) bool { return got(m.Payload) })
+}
+
+// subscriberReaderRaw is subscriberReader calling got with each decoded
+// PUBLISH, for tests that check its topic and properties too.
+func subscriberReaderRaw(p *rawPeer, v byte, idle time.Duration, got func(m *mqtt.Publish) (stop bool)) error {
 	for {
 		pkt, err := p.read(v, idle)
 		if err != nil {
@@ -88,7 +94,7 @@ func subscriberReader(p *rawPeer, v byte, idle time.Duration, got func(payload [
 			if err != nil {
 				return err
 			}
-			if got(m.Payload) {
+			if got(m) {
 				return nil
 			}
 		case mqtt.PUBREL:
