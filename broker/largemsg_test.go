@@ -2,7 +2,6 @@ package broker_test
 
 import (
 	"bytes"
-	"context"
 	stdtls "crypto/tls"
 	"encoding/binary"
 	"fmt"
@@ -13,9 +12,7 @@ import (
 	"time"
 
 	"github.com/sol-broker/sol/broker"
-	"github.com/sol-broker/sol/internal/testcerts"
 	"github.com/sol-broker/sol/mqtt"
-	soltls "github.com/sol-broker/sol/tls"
 )
 
 // bigSizes are the payload sizes the large-message tests publish: around
@@ -206,40 +203,6 @@ func subscriberReaderPkt(p *rawPeer, v byte, idle time.Duration, got func(m *mqt
 	return err
 }
 
-// bigBroker starts a broker with a plain and a TLS listener and a 2 MiB
-// packet limit, and returns their addresses and a client TLS config.
-func bigBroker(t *testing.T) (plain, secure string, cfg *stdtls.Config) {
-	t.Helper()
-	dir := t.TempDir()
-	ca := testcerts.New(t)
-	cert, key := ca.Issue(t, dir, "server", 10, true)
-	conf, err := soltls.Load(soltls.Options{CertFile: cert, KeyFile: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := broker.New(broker.Options{Loops: 2, MaxPacketSize: 2 << 20, TopicAliasMaximum: 4, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a1, err := b.Listen(broker.ListenerOptions{Network: "tcp", Address: "127.0.0.1:0", AllowAnonymous: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a2, err := b.Listen(broker.ListenerOptions{Network: "tcp", Address: "127.0.0.1:0", AllowAnonymous: true, TLS: conf.Config()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		b.Shutdown(ctx)
-	})
-	return a1.String(), a2.String(), &stdtls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"}
-}
-
 // TestLargePayloadsIntact publishes large payloads (16 KiB to 1 MiB, odd
 // sizes, QoS 0, 1 and 2, 3.1.1 and 5.0 with topic aliases and properties)
 // from several publishers, plain and TLS, to a fast subscriber, a slow one
@@ -250,7 +213,7 @@ func bigBroker(t *testing.T) (plain, secure string, cfg *stdtls.Config) {
 // soldebug, which also panics on any use after free).
 func TestLargePayloadsIntact(t *testing.T) {
 	live := broker.LiveMsgs()
-	plain, secure, cfg := bigBroker(t)
+	plain, secure, cfg := plainTLSBroker(t, broker.Options{Loops: 2, MaxPacketSize: 2 << 20, TopicAliasMaximum: 4})
 	const pubs, n = 4, 12
 	type sub struct {
 		id    string

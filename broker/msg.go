@@ -10,15 +10,17 @@ import (
 )
 
 // Msg is one published application message, copied once out of the
-// publisher's read buffer and then shared, immutable, by every delivery,
-// queue entry, inflight entry and the retained store. Any goroutine may read
-// it; nobody writes it after newMsg returns.
+// publisher's read buffer (or, when large, kept in it: adoptMsg below) and
+// then shared, immutable, by every delivery, queue entry, inflight entry and
+// the retained store. Any goroutine may read it; nobody writes it after it
+// is built.
 //
 // A Msg from newPooledMsg or adoptMsg (a client's PUBLISH that is not
-// retained) is recycled: it counts references, and every holder that keeps it beyond the
-// publishing call (a session queue entry, an inflight entry, a cross-loop
-// batch entry) takes one with ref and gives it back with release; the
-// publisher's own reference is released when routing is done. At zero the
+// retained) is recycled: it counts references, and every holder that keeps
+// it beyond the publishing call (a session queue entry, an inflight entry,
+// a cross-loop batch entry) takes one with ref and gives it back with
+// release; the publisher's own reference is released when routing is done.
+// At zero the
 // Msg and its buffer go back to a pool for the next PUBLISH of that size
 // class, so the steady state of a PUBLISH allocates nothing. Other messages
 // (retained, wills, $SYS) are garbage-collected and ref/release do nothing

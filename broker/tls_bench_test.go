@@ -20,34 +20,35 @@ import (
 	soltls "github.com/sol-broker/sol/tls"
 )
 
-// benchBroker starts a broker with a plain and a TLS listener and returns both
-// addresses and a client TLS configuration trusting it.
-func benchBroker(b *testing.B, o broker.Options) (plain, secure string, client *stdtls.Config) {
-	b.Helper()
-	dir := b.TempDir()
-	ca := testcerts.New(b)
-	cert, key := ca.Issue(b, dir, "server", 10, true)
+// plainTLSBroker starts a broker with o, a plain and a TLS listener (a
+// certificate from a fresh test CA), and returns both addresses and a client
+// TLS config that trusts that CA.
+func plainTLSBroker(tb testing.TB, o broker.Options) (plain, secure string, client *stdtls.Config) {
+	tb.Helper()
+	dir := tb.TempDir()
+	ca := testcerts.New(tb)
+	cert, key := ca.Issue(tb, dir, "server", 10, true)
 	conf, err := soltls.Load(soltls.Options{CertFile: cert, KeyFile: key})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	br, err := broker.New(o)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	p, err := br.Listen(broker.ListenerOptions{Network: "tcp", Address: "127.0.0.1:0", AllowAnonymous: true})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	s, err := br.Listen(broker.ListenerOptions{Network: "tcp", Address: "127.0.0.1:0", AllowAnonymous: true, TLS: conf.Config()})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := br.Start(); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() {
+	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		br.Shutdown(ctx)
@@ -90,7 +91,7 @@ func rawConnect(b *testing.B, addr string, tc *stdtls.Config, id, user, pass str
 // publisher to one subscriber through the broker, over plain TCP and over TLS
 // in the same run, and reports delivered messages per second.
 func BenchmarkThroughputTLS(b *testing.B) {
-	plain, secure, tc := benchBroker(b, broker.Options{Loops: 2})
+	plain, secure, tc := plainTLSBroker(b, broker.Options{Loops: 2})
 	for _, size := range []int{64, 1024} {
 		for _, mode := range []struct {
 			name string
@@ -163,7 +164,7 @@ func BenchmarkConnectRate(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(authn.Close)
-	plain, secure, tc := benchBroker(b, broker.Options{Loops: 2, Auth: authn})
+	plain, secure, tc := plainTLSBroker(b, broker.Options{Loops: 2, Auth: authn})
 	for _, mode := range []struct {
 		name       string
 		addr       string

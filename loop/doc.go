@@ -56,8 +56,10 @@
 //   - Data is called again while it consumes something and input remains,
 //     so a handler that consumes one message per call is still correct.
 //   - Output is a queue of pooled 16 KiB chunks from a per-loop free list;
-//     a drained connection holds none. A large immutable buffer can be
-//     queued by reference instead (Conn.WriteRef): writev sends it from
+//     a drained connection holds none. The high watermark is a signal
+//     (Congested, then Writable below the low watermark), not a drop: the
+//     broker bounds what it queues. A large immutable buffer can be queued
+//     by reference instead of copied (Conn.WriteRef): writev sends it from
 //     where it lies, and its Releaser is called once it is written or the
 //     connection closes, so the broker's payloads reach the socket without
 //     a copy in user space.
@@ -65,9 +67,7 @@
 //     hinted read) can be handed to the handler (Conn.TakeInput) instead
 //     of being copied out of it; the next one is read into a fresh buffer
 //     from Options.InputBuffer, which the broker fills from its message
-//     pool, so buffers go round: input, message, output, pool, input. The high watermark is a signal
-//     (Congested, then Writable below the low watermark), not a drop: the
-//     broker bounds what it queues.
+//     pool, so buffers go round: input, message, output, pool, input.
 //   - Close shuts down the write side after flushing and reads until the
 //     peer closes (discarding input), bounded by CloseTimeout, so the peer
 //     reads the last packet instead of a reset.

@@ -100,15 +100,7 @@ func TestSlowReaderBackpressure(t *testing.T) {
 		data:     func(c *Conn, in []byte) int { return len(in) },
 	}
 	_, addr := startServer(t, Options{Loops: 1, HighWatermark: 64 << 10, LowWatermark: 16 << 10}, h)
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-		return serr
-	}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialSmallWindow(t, addr)
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(60 * time.Second))
 	buf := make([]byte, 700) // small reads

@@ -116,8 +116,9 @@ func (o *output) write(p *chunkPool, b []byte) {
 	o.size += len(b)
 	for len(b) > 0 {
 		n := len(o.chunks)
-		if n == 0 || len(o.chunks[n-1]) == cap(o.chunks[n-1]) || o.lastIsRef() {
-			o.chunks = append(o.chunks, p.getFor(n == 0 || o.lastIsRef(), len(b)))
+		// After a reference the queue starts afresh, as when empty.
+		if fresh := n == 0 || o.lastIsRef(); fresh || len(o.chunks[n-1]) == cap(o.chunks[n-1]) {
+			o.chunks = append(o.chunks, p.getFor(fresh, len(b)))
 			n++
 		}
 		t := o.chunks[n-1]
@@ -132,11 +133,11 @@ func (o *output) write(p *chunkPool, b []byte) {
 // allocation that the pool does not keep.
 func (o *output) reserve(p *chunkPool, n int) []byte {
 	k := len(o.chunks)
-	if k == 0 || cap(o.chunks[k-1])-len(o.chunks[k-1]) < n || o.lastIsRef() {
+	if fresh := k == 0 || o.lastIsRef(); fresh || cap(o.chunks[k-1])-len(o.chunks[k-1]) < n {
 		if n > chunkSize {
 			o.chunks = append(o.chunks, make([]byte, 0, n))
 		} else {
-			o.chunks = append(o.chunks, p.getFor(k == 0 || o.lastIsRef(), n))
+			o.chunks = append(o.chunks, p.getFor(fresh, n))
 		}
 		k++
 	}
@@ -199,7 +200,6 @@ func (o *output) release(p *chunkPool) {
 		o.drop(p, i)
 	}
 	o.chunks = o.chunks[:0]
-	clear(o.refs)
-	o.refs = o.refs[:0]
+	o.refs = o.refs[:0] // drop cleared every entry
 	o.head, o.size = 0, 0
 }
