@@ -87,7 +87,7 @@ func TestSoak(t *testing.T) {
 					return
 				}
 				for k := 0; k < 50 && !stopped(); k++ {
-					if err := floodPublisher(p, v, uint32(i), fmt.Sprintf("soak/%d/data", i), 20, 200+i*50, 10); err != nil {
+					if err := floodPublisher(p, v, uint32(i), fmt.Sprintf("soak/%d/data", i), 20, 200+i*50, 10, nil); err != nil {
 						fail(err)
 						p.conn.Close()
 						return
