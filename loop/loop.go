@@ -247,7 +247,7 @@ func (l *Loop) read(c *Conn) {
 		}
 		buf = pending[len(pending):end]
 	}
-	n, err := unix.Read(int(c.fd), buf)
+	n, err := sysRead(int(c.fd), buf)
 	if !l.readInput(c, n, err) {
 		return
 	}
@@ -303,7 +303,7 @@ func (l *Loop) readInput(c *Conn, n int, err error) bool {
 // message of another size costs what it costs without the hint.
 func (l *Loop) readHinted(c *Conn, size int) {
 	own := l.takeBig(size)
-	n, err := unix.Read(int(c.fd), own[:size])
+	n, err := sysRead(int(c.fd), own[:size])
 	if !l.readInput(c, n, err) {
 		l.recycle(own)
 		return

@@ -77,7 +77,7 @@ func newPoller(maxEvents int) (*poller, error) {
 	}
 	p.rc = rc
 	p.waitFn = func(fd uintptr) bool {
-		n, err := unix.EpollWait(int(fd), p.waitEvs, 0)
+		n, err := sysEpollPoll(int(fd), p.waitEvs)
 		if err == unix.EINTR {
 			n, err = 0, nil
 		}
@@ -132,7 +132,7 @@ func (p *poller) wait(out []ready, timeoutMs int) (int, bool, error) {
 		return p.collect(evs, n, err)
 	}
 	if timeoutMs == 0 {
-		n, err := unix.EpollWait(p.epfd, evs, 0)
+		n, err := sysEpollPoll(p.epfd, evs)
 		return p.collect(evs, n, err)
 	}
 	// RawConn.Read runs waitFn (epoll_wait with zero timeout) first and

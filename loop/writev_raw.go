@@ -2,17 +2,13 @@
 
 package loop
 
-import (
-	"unsafe"
-
-	"golang.org/x/sys/unix"
-)
+import "golang.org/x/sys/unix"
 
 // writeOut writes o's chunks to fd with one write or writev, using the
 // loop's reused iovec slice (unix.Writev allocates past 8 buffers).
 func writeOut(fd int, o *output, iov *[]unix.Iovec) (int, error) {
 	if len(o.chunks) == 1 {
-		return unix.Write(fd, o.chunks[0][o.head:])
+		return sysWrite(fd, o.chunks[0][o.head:])
 	}
 	v := (*iov)[:0]
 	for i, c := range o.chunks {
@@ -34,10 +30,10 @@ func writeOut(fd int, o *output, iov *[]unix.Iovec) (int, error) {
 	if len(v) == 0 {
 		return 0, nil
 	}
-	n, _, errno := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&v[0])), uintptr(len(v)))
+	n, err := sysWritev(fd, v)
 	clear(v) // drop pointers into chunks
-	if errno != 0 {
-		return 0, errno
+	if err != nil {
+		return 0, err
 	}
-	return int(n), nil
+	return n, nil
 }
