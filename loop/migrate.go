@@ -1,5 +1,7 @@
 package loop
 
+import "slices"
+
 // Migrate hands c to loop to: c is deregistered here and posted to to, which
 // registers it, calls Handler.Open(c) and then Handler.Data(c, pending) with
 // the input not yet consumed. Output already queued goes with c and is
@@ -33,7 +35,13 @@ func (l *Loop) postMigrations() {
 		l.untable(c)
 		l.setHint(c, 0) // kept per loop; the destination learns its own
 		c.dirty = false
-		c.redeliver = false
+		if c.redeliver {
+			// ResumeRead in Handler.Flush queued it for the next
+			// iteration, which must not touch it any more; the
+			// destination delivers pending input when it adopts it.
+			c.redeliver = false
+			l.redeliver = slices.DeleteFunc(l.redeliver, func(x *Conn) bool { return x == c })
+		}
 		// Stored before the post, while no other loop can touch c; a
 		// Shutdown that reads it early is held by to until c arrives
 		// (Loop.earlyClose).
