@@ -596,3 +596,75 @@ func TestResumeThenMigrateInFlush(t *testing.T) {
 		t.Fatalf("only %d resume-then-migrate handovers", moved.Load())
 	}
 }
+
+// A connection migrated from Handler.Closed of another connection, when that
+// close came from a failed write in the iteration's final flush, is not
+// touched again by its old loop (the race detector watches), and what was
+// written to it before the move arrives.
+func TestMigrateFromClosedAfterFlush(t *testing.T) {
+	type loopState struct {
+		conns []*Conn // hello received, in order
+		fired bool
+	}
+	var st [2]loopState // per loop, touched only by that loop
+	var moved atomic.Int64
+	h := &testHandler{}
+	h.data = func(c *Conn, in []byte) int {
+		s := &st[c.Loop().Index()]
+		s.conns = append(s.conns, c)
+		return len(in)
+	}
+	h.flush = func(l *Loop) {
+		s := &st[l.Index()]
+		if s.fired || len(s.conns) < 2 {
+			return
+		}
+		s.fired = true
+		x := s.conns[0]
+		x.Write([]byte("bye"))
+		// Its write in this iteration's flush now fails (EPIPE): x closes
+		// after the flush, and Closed moves the second connection.
+		syscall.Shutdown(int(x.fd), syscall.SHUT_WR)
+	}
+	h.closed = func(c *Conn, err error) {
+		s := &st[c.Loop().Index()]
+		if !s.fired || len(s.conns) < 2 || c != s.conns[0] {
+			return
+		}
+		y := s.conns[1]
+		y.Write([]byte("moved"))
+		loops := y.Loop().Server().Loops()
+		y.Migrate(loops[(y.Loop().Index()+1)%len(loops)])
+		moved.Add(1)
+	}
+	_, addr := startServer(t, Options{Loops: 2}, h)
+	// Enough clients that some loop has two; each says hello once.
+	var clients []net.Conn
+	for i := 0; i < 8; i++ {
+		c := dial(t, addr)
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c)
+		time.Sleep(5 * time.Millisecond) // hellos in dial order per loop
+	}
+	waitFor(t, 10*time.Second, "a migration from Closed", func() bool { return moved.Load() > 0 })
+	// Every client hears "moved" if it was moved, and nothing else but
+	// "bye" or EOF otherwise; read what each got until quiet.
+	got := 0
+	for _, c := range clients {
+		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		b, _ := io.ReadAll(c)
+		if string(b) == "moved" {
+			got++
+		} else if len(b) > 0 && string(b) != "bye" {
+			t.Fatalf("client read %q", b)
+		}
+	}
+	if int64(got) != moved.Load() {
+		t.Fatalf("%d clients got their bytes after the move, %d moved", got, moved.Load())
+	}
+	time.Sleep(50 * time.Millisecond) // a few more iterations of the old loop
+}

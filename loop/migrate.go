@@ -34,13 +34,19 @@ func (l *Loop) postMigrations() {
 		l.deregister(c)
 		l.untable(c)
 		l.setHint(c, 0) // kept per loop; the destination learns its own
-		c.dirty = false
+		// A write or ResumeRead after this iteration's flush and
+		// redelivery (in Handler.Flush, or in Handler.Closed of a close
+		// the flush caused) left c listed for the next iteration, which
+		// must not touch it any more; the destination flushes c's output
+		// and delivers its pending input when it adopts it.
+		isC := func(x *Conn) bool { return x == c }
+		if c.dirty {
+			c.dirty = false
+			l.dirty = slices.DeleteFunc(l.dirty, isC)
+		}
 		if c.redeliver {
-			// ResumeRead in Handler.Flush queued it for the next
-			// iteration, which must not touch it any more; the
-			// destination delivers pending input when it adopts it.
 			c.redeliver = false
-			l.redeliver = slices.DeleteFunc(l.redeliver, func(x *Conn) bool { return x == c })
+			l.redeliver = slices.DeleteFunc(l.redeliver, isC)
 		}
 		// Stored before the post, while no other loop can touch c; a
 		// Shutdown that reads it early is held by to until c arrives
