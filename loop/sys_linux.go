@@ -13,7 +13,16 @@ import (
 // writev of a few hundred KiB does) lets sysmon take the loop's P away and
 // keeps sysmon polling every 20 µs: on a broker pinned to one CPU that was
 // ~1,000 sysmon wake-ups and ~2,600 context switches per 2,000 messages of
-// 64 KiB. Blocking waits stay ordinary (the poller parks in the netpoller).
+// 64 KiB. Blocking waits stay ordinary (the poller parks in the netpoller),
+// and so do calls that may copy more than rawMax bytes: while a raw call
+// runs, its P cannot be taken back, so a stop-the-world or the process's
+// other goroutines would wait for a copy of several MiB. Under the race
+// detector the raw calls tell it what the kernel read and wrote, as
+// unix.Read and unix.Write do (sys_linux_race.go).
+
+// rawMax bounds the bytes one raw call may copy (a few hundred
+// microseconds at loopback speeds).
+const rawMax = 1 << 20
 
 // errnoErr turns a raw call's errno into its error, nil for 0. unix.Errno
 // values are small integers, so the conversion does not allocate.
@@ -36,17 +45,36 @@ func rawIO(trap uintptr, fd int, p []byte) (int, error) {
 	if len(p) > 0 {
 		ptr = unsafe.Pointer(&p[0])
 	}
-	n, _, e := unix.RawSyscall(trap, uintptr(fd), uintptr(ptr), uintptr(len(p)))
+	if trap == unix.SYS_WRITE {
+		raceWrite(p)
+	}
+	var n uintptr
+	var e unix.Errno
+	if len(p) <= rawMax {
+		n, _, e = unix.RawSyscall(trap, uintptr(fd), uintptr(ptr), uintptr(len(p)))
+	} else {
+		n, _, e = unix.Syscall(trap, uintptr(fd), uintptr(ptr), uintptr(len(p)))
+	}
 	if e != 0 {
 		return -1, errnoErr(e)
+	}
+	if trap == unix.SYS_READ {
+		raceRead(p[:n])
 	}
 	return int(n), nil
 }
 
-// sysWritev is writev(2) on a non-blocking descriptor, as a raw system
-// call; v is not empty.
-func sysWritev(fd int, v []unix.Iovec) (int, error) {
-	n, _, e := unix.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&v[0])), uintptr(len(v)))
+// sysWritev is writev(2) on a non-blocking descriptor of v, which is not
+// empty and holds total bytes; a raw system call up to rawMax bytes.
+func sysWritev(fd int, v []unix.Iovec, total int) (int, error) {
+	raceWritev(v)
+	var n uintptr
+	var e unix.Errno
+	if total <= rawMax {
+		n, _, e = unix.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&v[0])), uintptr(len(v)))
+	} else {
+		n, _, e = unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&v[0])), uintptr(len(v)))
+	}
 	if e != 0 {
 		return -1, errnoErr(e)
 	}

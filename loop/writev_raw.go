@@ -11,6 +11,7 @@ func writeOut(fd int, o *output, iov *[]unix.Iovec) (int, error) {
 		return sysWrite(fd, o.chunks[0][o.head:])
 	}
 	v := (*iov)[:0]
+	total := 0
 	for i, c := range o.chunks {
 		if i == maxIovecs {
 			break
@@ -25,12 +26,13 @@ func writeOut(fd int, o *output, iov *[]unix.Iovec) (int, error) {
 		e.Base = &c[0]
 		e.SetLen(len(c))
 		v = append(v, e)
+		total += len(c)
 	}
 	*iov = v
 	if len(v) == 0 {
 		return 0, nil
 	}
-	n, err := sysWritev(fd, v)
+	n, err := sysWritev(fd, v, total)
 	clear(v) // drop pointers into chunks
 	if err != nil {
 		return 0, err
