@@ -25,7 +25,7 @@ build:
 run: build
 	./$(BIN) -c sol.conf
 
-# make test: vet (also for the BSD and macOS event loops), then every test with
+# make test: vet (also the BSD and macOS builds of every package), then every test with
 # the race detector, then the broker's tests once more built with soldebug:
 # freed messages poisoned, use after free and leaked references caught
 # (TestLargePayloadsIntact's leak check counts only in that build).
@@ -36,8 +36,8 @@ test: vet
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
-	GOOS=darwin $(GO) vet ./loop/
-	GOOS=freebsd $(GO) vet ./loop/
+	GOOS=darwin $(GO) vet ./...
+	GOOS=freebsd $(GO) vet ./...
 
 # Benchmarks of every hot path, then sol against Mosquitto when the harness exists.
 bench:

@@ -277,6 +277,10 @@ func procCPU(t *testing.T, pid int) time.Duration {
 	return time.Duration(utime+stime) * time.Second / clkTck
 }
 
+// setRlimitCur sets an rlimit field, uint64 on Linux and darwin, int64 on
+// FreeBSD.
+func setRlimitCur[T int64 | uint64](cur *T, n uint64) { *cur = T(n) }
+
 // emfileChild is the broker process of TestAcceptEMFILE.
 func emfileChild(t *testing.T) {
 	n, _ := strconv.ParseUint(os.Getenv(emfileChildEnv), 10, 64)
@@ -284,7 +288,7 @@ func emfileChild(t *testing.T) {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
 		t.Fatal(err)
 	}
-	rl.Cur = n
+	setRlimitCur(&rl.Cur, n)
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
 		t.Fatal(err)
 	}

@@ -51,7 +51,7 @@ func raiseNoFile(t *testing.T) uint64 {
 		}
 		t.Cleanup(func() { syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: old, Max: rl.Max}) })
 	}
-	return rl.Cur
+	return uint64(rl.Cur) // int64 on FreeBSD
 }
 
 // TestConnectionStorm: stormClients (20,000) clients connect at once from four 127.0.0.x source addresses, from four

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // Idle connections: C clients connect from several 127.0.0.x source addresses

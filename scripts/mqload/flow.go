@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // Fan-in and fan-out: P publishers each send M messages of S bytes at QoS q to

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command mqload is sol's MQTT load generator. It writes MQTT 3.1.1 on the
 // wire itself (a few small encoders, one buffered writer per connection) so
 // that the client side costs as little as possible, and measures any broker:

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // mqload table: read the JSON lines of many runs (files, or standard input

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // MQTT 3.1.1 on the wire, only the packets a load generator needs. Every

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command relay is the raw yardstick for sol's benchmarks: a minimal
 // single-threaded epoll byte relay that knows no MQTT beyond where a packet
 // ends. Every whole packet read from any connection on -in is copied to every
