@@ -375,6 +375,15 @@ func (l *Loop) deliver(c *Conn, b, own []byte) {
 	var mine []byte // the connection's own buffer in lies in (TakeInput)
 	if len(pending) > 0 {
 		if len(b) > 0 {
+			if len(pending)+len(b) > cap(pending) {
+				// A message straddled the last read: move its start to a
+				// buffer that takes this read too, recycled rather than
+				// grown by append (which allocated ~64 KiB per straddle).
+				nb := l.takeBig(len(pending) + len(b))[:len(pending)]
+				copy(nb, pending)
+				l.recycle(pending)
+				pending = nb
+			}
 			pending = append(pending, b...)
 			c.io.pending = pending
 		}
