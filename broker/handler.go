@@ -80,8 +80,16 @@ type batch struct {
 	ds   []delivery
 }
 
-// freeBatches is how many spare batches a loop keeps per peer loop.
-const freeBatches = 4
+// freeBatches is how many spare batches a loop keeps per peer loop, and
+// maxFreeBatches how many in all (each holds maxBatch deliveries: 36 KiB).
+// With 4 per peer a fan-out burst (64 publishes of a read to 50 subscribers
+// on the other loop: 7 batches an iteration, two iterations in flight)
+// found the list empty and allocated, then dropped batches it could not
+// return.
+const (
+	freeBatches    = 8
+	maxFreeBatches = 32
+)
 
 // maxBatch is the most deliveries a batch carries: a full batch is posted at
 // once instead of at Flush, so that a burst does not grow batches without
@@ -95,7 +103,7 @@ func newLoopState(b *Broker, l *loop.Loop) *loopState {
 		idx:  l.Index(),
 		seen: make(map[*session]int),
 		enc:  make([]byte, 0, 4096),
-		free: make(chan *batch, freeBatches*b.opts.Loops),
+		free: make(chan *batch, min(freeBatches*b.opts.Loops, maxFreeBatches)),
 	}
 	ls.avail = func(s *session) bool { return s != ls.exclude && s.online.Load() }
 	return ls
@@ -218,7 +226,9 @@ func (ls *loopState) enqueueRemote(d *delivery) {
 		select {
 		case bt = <-ls.free:
 		default:
-			bt = &batch{from: ls, ds: make([]delivery, 0, 64)}
+			// Full size at once: growing by append from 64 allocated
+			// four times for every batch a burst needed.
+			bt = &batch{from: ls, ds: make([]delivery, 0, maxBatch)}
 		}
 		ls.batches[to] = bt
 		ls.dirty = append(ls.dirty, to)
