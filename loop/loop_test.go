@@ -262,16 +262,30 @@ func TestMigrateKeepsEveryByteInOrder(t *testing.T) {
 		return frame
 	}
 	_, addr := startServer(t, Options{Loops: 3}, h)
+	if err := echoRandom(t, addr, frame*3000, 1, 1, 50); err != nil {
+		t.Fatalf("after %d migrations: %v", migrations.Load(), err)
+	}
+	if migrations.Load() < 100 {
+		t.Fatalf("only %d migrations", migrations.Load())
+	}
+	if h.opened.Load() < migrations.Load() {
+		t.Fatalf("Open called %d times for %d migrations", h.opened.Load(), migrations.Load())
+	}
+}
+
+// echoRandom dials an echo server at addr, sends total random bytes (from
+// seed) in writes of minChunk to minChunk+spread-1 bytes while it reads, and
+// reports an error unless the echo is the same bytes in the same order.
+func echoRandom(t *testing.T, addr string, total int, seed int64, minChunk, spread int) error {
 	c := dial(t, addr)
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
-	const total = frame * 3000
 	src := make([]byte, total)
-	rnd := rand.New(rand.NewSource(1))
+	rnd := rand.New(rand.NewSource(seed))
 	rnd.Read(src)
 	go func() {
 		for off := 0; off < total; {
-			n := min(1+rnd.Intn(50), total-off)
+			n := min(minChunk+rnd.Intn(spread), total-off)
 			if _, err := c.Write(src[off : off+n]); err != nil {
 				return
 			}
@@ -280,17 +294,12 @@ func TestMigrateKeepsEveryByteInOrder(t *testing.T) {
 	}()
 	got := make([]byte, total)
 	if _, err := io.ReadFull(c, got); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if !bytes.Equal(got, src) {
-		t.Fatal("echo differs from input")
+		return errors.New("echo differs from input")
 	}
-	if migrations.Load() < 100 {
-		t.Fatalf("only %d migrations", migrations.Load())
-	}
-	if h.opened.Load() < migrations.Load() {
-		t.Fatalf("Open called %d times for %d migrations", h.opened.Load(), migrations.Load())
-	}
+	return nil
 }
 
 func TestStopLeavesNoGoroutineOrFD(t *testing.T) {
@@ -569,28 +578,8 @@ func TestResumeThenMigrateInFlush(t *testing.T) {
 		held[i] = held[i][:0]
 	}
 	_, addr := startServer(t, Options{Loops: loopsN}, h)
-	c := dial(t, addr)
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	const total = frame * 3000
-	src := make([]byte, total)
-	rnd := rand.New(rand.NewSource(2))
-	rnd.Read(src)
-	go func() {
-		for off := 0; off < total; {
-			n := min(frame+rnd.Intn(60), total-off)
-			if _, err := c.Write(src[off : off+n]); err != nil {
-				return
-			}
-			off += n
-		}
-	}()
-	got := make([]byte, total)
-	if _, err := io.ReadFull(c, got); err != nil {
-		t.Fatalf("after %d migrations: %v", moved.Load(), err)
-	}
-	if !bytes.Equal(got, src) {
-		t.Fatal("echo differs from input")
+	if err := echoRandom(t, addr, frame*3000, 2, frame, 60); err != nil {
+		t.Fatalf("after %d handovers: %v", moved.Load(), err)
 	}
 	if moved.Load() < 50 {
 		t.Fatalf("only %d resume-then-migrate handovers", moved.Load())
