@@ -28,15 +28,19 @@ type Loop struct {
 	rsa     unix.RawSockaddrAny // accept's address buffer (sock_*.go)
 	want    int                 // Conn.ExpectInput from the Data call in progress
 	bigFree [][]byte            // pending buffers for large messages, for reuse (maxBigFree)
-	hints   []int32             // per fd: size of the large message read last (readHinted); grown only when one is set
-	readyEv []ready
-	iov     []unix.Iovec
-	chunks  chunkPool
-	ioFree  ioPool
-	scratch []byte
-	wheel   wheel
-	now     time.Time
-	ctx     any
+	// smallFree holds pending buffers of the start of a small message cut
+	// by a read, by power-of-two capacity from minSmallPending to
+	// maxSmallPending (smallClass), at most maxSmallFree of each.
+	smallFree [smallClasses][][]byte
+	hints     []int32 // per fd: size of the large message read last (readHinted); grown only when one is set
+	readyEv   []ready
+	iov       []unix.Iovec
+	chunks    chunkPool
+	ioFree    ioPool
+	scratch   []byte
+	wheel     wheel
+	now       time.Time
+	ctx       any
 
 	// The Data call in progress, for Conn.TakeInput: its connection, its
 	// input, and the connection's own buffer that input lies in (nil when
@@ -439,7 +443,7 @@ func (l *Loop) deliver(c *Conn, b, own []byte) {
 		c.setPending(nil)
 	case fromPending:
 		need := max(want, len(rest))
-		if t := l.pendingSize(len(rest), need); t > cap(pending) || cap(pending) > 2*t {
+		if t := l.pendingSize(len(rest), need); t > cap(pending) || cap(pending) > max(2*t, minSmallPending) {
 			// Too small for the announced message, or far larger than
 			// what is left (a large message was followed by the start of
 			// a small one): move to a buffer of the right size.
@@ -454,7 +458,7 @@ func (l *Loop) deliver(c *Conn, b, own []byte) {
 		// is the size pendingBuf would choose (a message of the hinted
 		// size, or close to it, has not fully arrived yet).
 		need := max(want, len(rest))
-		if t := l.pendingSize(len(rest), need); off == 0 && t <= cap(own) && cap(own) <= 2*t {
+		if t := l.pendingSize(len(rest), need); off == 0 && t <= cap(own) && cap(own) <= max(2*t, minSmallPending) {
 			c.setPending(own[:len(rest)])
 		} else {
 			c.setPending(l.pendingBuf(rest, need, own))
@@ -476,6 +480,31 @@ const minDirectRead = 4 << 10
 // maxBigFree is how many pending buffers a loop keeps for reuse.
 const maxBigFree = 8
 
+// Pending buffers for small messages (the start of one cut by a read, about
+// once per read buffer's worth of a busy stream) come in power-of-two sizes
+// from minSmallPending to maxSmallPending, so that they can be reused: at
+// most twice what the message needs, as pendingSize allows. A loop keeps up
+// to maxSmallFree of each size (under 256 KiB in all).
+const (
+	minSmallPending = 64
+	maxSmallPending = 4 << 10
+	smallClasses    = 7 // 64 B to 4 KiB
+	maxSmallFree    = 32
+)
+
+// smallClass is the index of the smallest small pending size that holds n
+// bytes, or -1 when n is over maxSmallPending.
+func smallClass(n int) int {
+	if n > maxSmallPending {
+		return -1
+	}
+	k := 0
+	for minSmallPending<<k < n {
+		k++
+	}
+	return k
+}
+
 // pendingBuf returns a buffer holding have, with room for a message of want
 // bytes in all: its capacity is want, but at most twice what has arrived
 // plus one read buffer, so that an announced length costs memory only as
@@ -493,10 +522,14 @@ func (l *Loop) pendingBuf(have []byte, want int, old []byte) []byte {
 	return nb
 }
 
-// takeBig returns an empty buffer of capacity size to 2*size: recycled if
-// one fits, else from Options.InputBuffer if set and it supplies one, else
-// new.
+// takeBig returns an empty buffer of capacity size to 2*size: for sizes up
+// to maxSmallPending one of the power-of-two small sizes, recycled or new;
+// for larger ones recycled if one fits, else from Options.InputBuffer if set
+// and it supplies one, else new.
 func (l *Loop) takeBig(size int) []byte {
+	if k := smallClass(size); k >= 0 {
+		return pop(&l.smallFree[k], minSmallPending<<k)
+	}
 	for i, f := range l.bigFree {
 		if cap(f) >= size && cap(f) <= 2*size {
 			last := len(l.bigFree) - 1
@@ -523,6 +556,12 @@ func (l *Loop) pendingSize(have, want int) int {
 // recycle keeps a pending buffer that is no longer used for a later large
 // message, if it is of the sizes worth keeping and there is room.
 func (l *Loop) recycle(b []byte) {
+	if k := smallClass(cap(b)); k >= 0 && cap(b) == minSmallPending<<k {
+		if len(l.smallFree[k]) < maxSmallFree {
+			l.smallFree[k] = append(l.smallFree[k], b[:0])
+		}
+		return
+	}
 	if cap(b) < len(l.buf) || cap(b) > 4*len(l.buf) || len(l.bigFree) >= maxBigFree {
 		return
 	}

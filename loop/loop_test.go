@@ -657,3 +657,29 @@ func TestMigrateFromClosedAfterFlush(t *testing.T) {
 	}
 	time.Sleep(50 * time.Millisecond) // a few more iterations of the old loop
 }
+
+// Pending buffers for small messages come in power-of-two sizes, at most
+// twice what was asked, and a recycled one is taken again.
+func TestSmallPendingBuffersReused(t *testing.T) {
+	for _, c := range []struct{ n, class int }{{0, 0}, {1, 0}, {64, 0}, {65, 1}, {1000, 4}, {4096, 6}, {4097, -1}} {
+		if k := smallClass(c.n); k != c.class {
+			t.Errorf("smallClass(%d) = %d, want %d", c.n, k, c.class)
+		}
+	}
+	l := &Loop{buf: make([]byte, 64<<10)}
+	for _, n := range []int{1, 70, 130, 3000, 4096} {
+		b := l.takeBig(n)
+		if cap(b) < n || cap(b) > max(2*n, minSmallPending) {
+			t.Fatalf("takeBig(%d): capacity %d", n, cap(b))
+		}
+		b = append(b, 'x')
+		l.recycle(b)
+		again := l.takeBig(n)
+		if len(again) != 0 || &again[:1][0] != &b[0] {
+			t.Fatalf("takeBig(%d) after recycle: not the recycled buffer", n)
+		}
+	}
+	if allocs := testing.AllocsPerRun(100, func() { l.recycle(l.takeBig(100)) }); allocs != 0 {
+		t.Fatalf("%v allocations per small take and recycle", allocs)
+	}
+}
