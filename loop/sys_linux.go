@@ -20,65 +20,56 @@ import (
 // detector the raw calls tell it what the kernel read and wrote, as
 // unix.Read and unix.Write do (sys_linux_race.go).
 
-// rawMax bounds the bytes one raw call may copy (a few hundred
-// microseconds at loopback speeds).
+// rawMax bounds the bytes one raw call may copy, and so how long a
+// stop-the-world can wait on one.
 const rawMax = 1 << 20
 
-// errnoErr turns a raw call's errno into its error, nil for 0. unix.Errno
-// values are small integers, so the conversion does not allocate.
-func errnoErr(e unix.Errno) error {
-	if e == 0 {
-		return nil
-	}
-	return e
-}
-
-// sysRead is read(2) on a non-blocking descriptor, as a raw system call.
-func sysRead(fd int, p []byte) (int, error) { return rawIO(unix.SYS_READ, fd, p) }
-
-// sysWrite is write(2) on a non-blocking descriptor, as a raw system call.
-func sysWrite(fd int, p []byte) (int, error) { return rawIO(unix.SYS_WRITE, fd, p) }
-
-// rawIO makes the read or write system call trap on fd with p.
-func rawIO(trap uintptr, fd int, p []byte) (int, error) {
-	var ptr unsafe.Pointer
-	if len(p) > 0 {
-		ptr = unsafe.Pointer(&p[0])
-	}
-	if trap == unix.SYS_WRITE {
-		raceWrite(p)
-	}
-	var n uintptr
-	var e unix.Errno
-	if len(p) <= rawMax {
-		n, _, e = unix.RawSyscall(trap, uintptr(fd), uintptr(ptr), uintptr(len(p)))
-	} else {
-		n, _, e = unix.Syscall(trap, uintptr(fd), uintptr(ptr), uintptr(len(p)))
-	}
-	if e != 0 {
-		return -1, errnoErr(e)
-	}
-	if trap == unix.SYS_READ {
+// sysRead is read(2) on a non-blocking descriptor.
+func sysRead(fd int, p []byte) (int, error) {
+	n, err := call3(unix.SYS_READ, fd, bufPtr(p), len(p), len(p))
+	if err == nil {
 		raceRead(p[:n])
 	}
-	return int(n), nil
+	return n, err
+}
+
+// sysWrite is write(2) on a non-blocking descriptor.
+func sysWrite(fd int, p []byte) (int, error) {
+	raceWrite(p)
+	return call3(unix.SYS_WRITE, fd, bufPtr(p), len(p), len(p))
 }
 
 // sysWritev is writev(2) on a non-blocking descriptor of v, which is not
-// empty and holds total bytes; a raw system call up to rawMax bytes.
+// empty and holds total bytes.
 func sysWritev(fd int, v []unix.Iovec, total int) (int, error) {
 	raceWritev(v)
-	var n uintptr
+	return call3(unix.SYS_WRITEV, fd, unsafe.Pointer(&v[0]), len(v), total)
+}
+
+// call3 makes system call trap on fd with ptr and n, copying size bytes: a
+// raw call up to rawMax bytes, an ordinary one above. On failure it returns
+// -1 and the errno (a small integer: its conversion to error allocates
+// nothing).
+func call3(trap uintptr, fd int, ptr unsafe.Pointer, n, size int) (int, error) {
+	var r uintptr
 	var e unix.Errno
-	if total <= rawMax {
-		n, _, e = unix.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&v[0])), uintptr(len(v)))
+	if size <= rawMax {
+		r, _, e = unix.RawSyscall(trap, uintptr(fd), uintptr(ptr), uintptr(n))
 	} else {
-		n, _, e = unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&v[0])), uintptr(len(v)))
+		r, _, e = unix.Syscall(trap, uintptr(fd), uintptr(ptr), uintptr(n))
 	}
 	if e != 0 {
-		return -1, errnoErr(e)
+		return -1, e
 	}
-	return int(n), nil
+	return int(r), nil
+}
+
+// bufPtr is the address of p's first byte, nil when p is empty.
+func bufPtr(p []byte) unsafe.Pointer {
+	if len(p) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(&p[0])
 }
 
 // sysEpollPoll is epoll_wait(2) with a zero timeout (it never sleeps), as a
@@ -89,7 +80,7 @@ func sysEpollPoll(epfd int, evs []unix.EpollEvent) (int, error) {
 	}
 	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&evs[0])), uintptr(len(evs)), 0, 0, 0)
 	if e != 0 {
-		return 0, errnoErr(e)
+		return 0, e
 	}
 	return int(n), nil
 }
