@@ -306,7 +306,7 @@ func (l *Loop) readInput(c *Conn, n int, err error) bool {
 // left unconsumed stays in that buffer if it fits it (deliver), so a
 // message of another size costs what it costs without the hint.
 func (l *Loop) readHinted(c *Conn, size int) {
-	own := l.takeBig(size)
+	own := l.takeBuf(size)
 	n, err := sysRead(int(c.fd), own[:size])
 	if !l.readInput(c, n, err) {
 		l.recycle(own)
@@ -369,7 +369,7 @@ func (l *Loop) updateHint(c *Conn, want, in, rest int) {
 
 // deliver hands pending input followed by b to Handler.Data, again as long
 // as Data consumes something and bytes remain, and keeps what is left. own,
-// if not nil, is a buffer from takeBig that b begins (readHinted), with no
+// if not nil, is a buffer from takeBuf that b begins (readHinted), with no
 // pending input before it: deliver recycles it or keeps it as the pending
 // buffer.
 func (l *Loop) deliver(c *Conn, b, own []byte) {
@@ -381,12 +381,10 @@ func (l *Loop) deliver(c *Conn, b, own []byte) {
 		if len(b) > 0 {
 			if len(pending)+len(b) > cap(pending) {
 				// A message straddled the last read: move its start to a
-				// buffer that takes this read too, recycled rather than
-				// grown by append (which allocated ~64 KiB per straddle).
-				nb := l.takeBig(len(pending) + len(b))[:len(pending)]
-				copy(nb, pending)
-				l.recycle(pending)
-				pending = nb
+				// buffer that takes this read too, from the loop's free
+				// lists rather than grown by append (which allocated
+				// ~64 KiB per straddle).
+				pending = l.pendingBuf(pending, len(pending)+len(b), pending)
 			}
 			pending = append(pending, b...)
 			c.io.pending = pending
@@ -443,7 +441,7 @@ func (l *Loop) deliver(c *Conn, b, own []byte) {
 		c.setPending(nil)
 	case fromPending:
 		need := max(want, len(rest))
-		if t := l.pendingSize(len(rest), need); t > cap(pending) || cap(pending) > max(2*t, minSmallPending) {
+		if !fits(cap(pending), l.pendingSize(len(rest), need)) {
 			// Too small for the announced message, or far larger than
 			// what is left (a large message was followed by the start of
 			// a small one): move to a buffer of the right size.
@@ -452,24 +450,28 @@ func (l *Loop) deliver(c *Conn, b, own []byte) {
 			m := copy(pending, rest)
 			c.setPending(pending[:m])
 		}
-		c.io.want = want
 	case own != nil:
 		// Keep the buffer read into if what is left is all of it and it
 		// is the size pendingBuf would choose (a message of the hinted
 		// size, or close to it, has not fully arrived yet).
 		need := max(want, len(rest))
-		if t := l.pendingSize(len(rest), need); off == 0 && t <= cap(own) && cap(own) <= max(2*t, minSmallPending) {
+		if off == 0 && fits(cap(own), l.pendingSize(len(rest), need)) {
 			c.setPending(own[:len(rest)])
 		} else {
 			c.setPending(l.pendingBuf(rest, need, own))
 		}
-		c.io.want = want
 	default:
 		// only when a message straddles reads
 		c.setPending(l.pendingBuf(rest, max(want, len(rest)), nil)) // rest aliases l.buf or the transport's
+	}
+	if len(rest) > 0 {
 		c.io.want = want
 	}
 }
+
+// fits reports whether a buffer of capacity c is the right size for n
+// bytes: at least n, at most twice n (or the smallest small pending size).
+func fits(c, n int) bool { return n <= c && c <= max(2*n, minSmallPending) }
 
 // minDirectRead is the least room in a small pending buffer for which the
 // loop reads into it directly rather than into the loop's read buffer. A
@@ -480,8 +482,8 @@ const minDirectRead = 4 << 10
 // maxBigFree is how many pending buffers a loop keeps for reuse.
 const maxBigFree = 8
 
-// Pending buffers for small messages (the start of one cut by a read, about
-// once per read buffer's worth of a busy stream) come in power-of-two sizes
+// Pending buffers for small messages (the start of one cut by a read) come
+// in power-of-two sizes
 // from minSmallPending to maxSmallPending, so that they can be reused: at
 // most twice what the message needs, as pendingSize allows. A loop keeps up
 // to maxSmallFree of each size (under 256 KiB in all).
@@ -514,7 +516,7 @@ func smallClass(n int) int {
 // the copy; nil when have belongs to someone else (the read buffer, a
 // transport).
 func (l *Loop) pendingBuf(have []byte, want int, old []byte) []byte {
-	nb := l.takeBig(l.pendingSize(len(have), want))[:len(have)]
+	nb := l.takeBuf(l.pendingSize(len(have), want))[:len(have)]
 	copy(nb, have)
 	if old != nil {
 		l.recycle(old)
@@ -522,16 +524,16 @@ func (l *Loop) pendingBuf(have []byte, want int, old []byte) []byte {
 	return nb
 }
 
-// takeBig returns an empty buffer of capacity size to 2*size: for sizes up
+// takeBuf returns an empty buffer of capacity size to 2*size: for sizes up
 // to maxSmallPending one of the power-of-two small sizes, recycled or new;
 // for larger ones recycled if one fits, else from Options.InputBuffer if set
 // and it supplies one, else new.
-func (l *Loop) takeBig(size int) []byte {
+func (l *Loop) takeBuf(size int) []byte {
 	if k := smallClass(size); k >= 0 {
 		return pop(&l.smallFree[k], minSmallPending<<k)
 	}
 	for i, f := range l.bigFree {
-		if cap(f) >= size && cap(f) <= 2*size {
+		if fits(cap(f), size) {
 			last := len(l.bigFree) - 1
 			l.bigFree[i] = l.bigFree[last]
 			l.bigFree[last] = nil
@@ -540,7 +542,7 @@ func (l *Loop) takeBig(size int) []byte {
 		}
 	}
 	if get := l.s.opts.InputBuffer; get != nil {
-		if b := get(l, size); cap(b) >= size && cap(b) <= 2*size {
+		if b := get(l, size); fits(cap(b), size) {
 			return b[:0]
 		}
 	}
@@ -553,8 +555,8 @@ func (l *Loop) pendingSize(have, want int) int {
 	return max(have, min(want, max(2*have, have+len(l.buf))))
 }
 
-// recycle keeps a pending buffer that is no longer used for a later large
-// message, if it is of the sizes worth keeping and there is room.
+// recycle keeps a pending buffer that is no longer used for a later
+// message (takeBuf), if it is of the sizes worth keeping and there is room.
 func (l *Loop) recycle(b []byte) {
 	if k := smallClass(cap(b)); k >= 0 && cap(b) == minSmallPending<<k {
 		if len(l.smallFree[k]) < maxSmallFree {

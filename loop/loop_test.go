@@ -668,18 +668,18 @@ func TestSmallPendingBuffersReused(t *testing.T) {
 	}
 	l := &Loop{buf: make([]byte, 64<<10)}
 	for _, n := range []int{1, 70, 130, 3000, 4096} {
-		b := l.takeBig(n)
+		b := l.takeBuf(n)
 		if cap(b) < n || cap(b) > max(2*n, minSmallPending) {
-			t.Fatalf("takeBig(%d): capacity %d", n, cap(b))
+			t.Fatalf("takeBuf(%d): capacity %d", n, cap(b))
 		}
 		b = append(b, 'x')
 		l.recycle(b)
-		again := l.takeBig(n)
+		again := l.takeBuf(n)
 		if len(again) != 0 || &again[:1][0] != &b[0] {
-			t.Fatalf("takeBig(%d) after recycle: not the recycled buffer", n)
+			t.Fatalf("takeBuf(%d) after recycle: not the recycled buffer", n)
 		}
 	}
-	if allocs := testing.AllocsPerRun(100, func() { l.recycle(l.takeBig(100)) }); allocs != 0 {
+	if allocs := testing.AllocsPerRun(100, func() { l.recycle(l.takeBuf(100)) }); allocs != 0 {
 		t.Fatalf("%v allocations per small take and recycle", allocs)
 	}
 }
