@@ -121,12 +121,17 @@ func newPooledMsg(f *msgFields) *Msg {
 		m = &Msg{buf: make([]byte, 0, n)}
 	}
 	m.fill(f)
+	m.startPooled()
+	return m
+}
+
+// startPooled marks m pooled with one reference, the caller's.
+func (m *Msg) startPooled() {
 	m.pooled = true
 	m.refs.Store(1)
 	if msgDebug {
 		liveMsgs.Add(1)
 	}
-	return m
 }
 
 // adoptMin is the least packet size for which onPublish adopts the input
@@ -189,14 +194,8 @@ func (ls *loopState) adoptMsg(buf []byte, f *msgFields, topicInBuf bool) *Msg {
 	m.ResponseTopic = clip(f.responseTopic)
 	m.CorrelationData = clip(f.correlation)
 	m.UserProperties = clip(f.ups)
-	m.QoS, m.Retain = f.qos, f.retain
-	m.PayloadFormat, m.HasPayloadFormat = f.payloadFormat, f.hasPayloadFormat
-	m.Expiry = f.expiry
-	m.pooled = true
-	m.refs.Store(1)
-	if msgDebug {
-		liveMsgs.Add(1)
-	}
+	m.setFlags(f)
+	m.startPooled()
 	return m
 }
 
@@ -226,6 +225,11 @@ func (m *Msg) fill(f *msgFields) {
 	m.ResponseTopic = m.take(f.responseTopic)
 	m.CorrelationData = m.take(f.correlation)
 	m.UserProperties = m.take(f.ups)
+	m.setFlags(f)
+}
+
+// setFlags sets m's fields of f that are not bytes.
+func (m *Msg) setFlags(f *msgFields) {
 	m.QoS, m.Retain = f.qos, f.retain
 	m.PayloadFormat, m.HasPayloadFormat = f.payloadFormat, f.hasPayloadFormat
 	m.Expiry = f.expiry

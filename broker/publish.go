@@ -156,7 +156,7 @@ func (cs *conn) resolveAlias(p *mqtt.Publish) error {
 // any other copied (copyPublish). topicInPkt is false when p.Topic came from
 // a topic alias, outside pkt.
 func (ls *loopState) publishMsg(cs *conn, p *mqtt.Publish, pkt []byte, topicInPkt bool) *Msg {
-	if len(pkt) < adoptMin || p.Retain && !ls.b.opts.DisableRetain {
+	if len(pkt) < adoptMin || ls.retains(p) {
 		return ls.copyPublish(p)
 	}
 	buf := cs.c.TakeInput(pkt)
@@ -170,11 +170,15 @@ func (ls *loopState) publishMsg(cs *conn, p *mqtt.Publish, pkt []byte, topicInPk
 // copyPublish copies a decoded PUBLISH out of the read buffer into a Msg.
 func (ls *loopState) copyPublish(p *mqtt.Publish) *Msg {
 	f := ls.publishFields(p)
-	if p.Retain && !ls.b.opts.DisableRetain {
+	if ls.retains(p) {
 		return newMsg(&f) // the retained store keeps it without counting
 	}
 	return newPooledMsg(&f)
 }
+
+// retains reports whether p goes to the retained store, whose messages are
+// not pooled.
+func (ls *loopState) retains(p *mqtt.Publish) bool { return p.Retain && !ls.b.opts.DisableRetain }
 
 // publishFields are the parts of p a Msg keeps.
 func (ls *loopState) publishFields(p *mqtt.Publish) msgFields {
@@ -496,9 +500,10 @@ func (ls *loopState) send(cs *conn, d *delivery, pid uint16, dup bool) bool {
 const splitPayload = 4 << 10
 
 // refPayload is the payload size from which send queues the payload by
-// reference (loop.Conn.WriteRef) instead of copying it into the output:
-// above it the copy costs more than the reference (an atomic count each way
-// and an iovec of its own).
+// reference (loop.Conn.WriteRef) instead of copying it into the output; a
+// reference costs an atomic count each way and an iovec of its own. Chosen
+// with adoptMin, not measured at the boundary: at 64 KiB the two together
+// took sol from 82 to 71 us of CPU per message.
 const refPayload = 16 << 10
 
 // fillProps sets the 5.0 properties of an outbound PUBLISH from the Msg and
