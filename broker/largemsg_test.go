@@ -130,20 +130,13 @@ func bigPublisher(p *rawPeer, v byte, who int, topic string, n int) error {
 		if outstanding == 0 {
 			continue
 		}
-		pkt, err := p.read(v, 20*time.Second)
+		completed, err := readPublisherAck(p, v)
 		if err != nil {
 			return fmt.Errorf("publisher %d after %d acks: %w", who, acked, err)
 		}
-		switch pkt.Type {
-		case mqtt.PUBACK, mqtt.PUBCOMP:
+		if completed {
 			outstanding--
 			acked++
-		case mqtt.PUBREC:
-			if err := p.write(mqtt.AppendPubAck(nil, v, mqtt.PUBREL, pkt.PubAck.PacketID, 0, nil)); err != nil {
-				return err
-			}
-		default:
-			return fmt.Errorf("publisher %d: unexpected %v", who, pkt.Type)
 		}
 	}
 	return nil

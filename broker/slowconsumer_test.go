@@ -46,29 +46,39 @@ func floodPublisher(p *rawPeer, v byte, who uint32, topic string, n, size, windo
 			time.Sleep(100 * time.Microsecond) // paced, nothing to wait for
 			continue
 		}
-		pkt, err := p.read(v, 20*time.Second)
+		completed, err := readPublisherAck(p, v)
 		if err != nil {
 			return fmt.Errorf("publisher %d after %d acks: %w", who, done, err)
 		}
-		switch pkt.Type {
-		case mqtt.PUBACK, mqtt.PUBCOMP:
-			if pkt.PubAck.Reason.IsError() {
-				return fmt.Errorf("publisher %d: %v %v", who, pkt.Type, pkt.PubAck.Reason)
-			}
+		if completed {
 			outstanding--
 			done++
-		case mqtt.PUBREC:
-			if pkt.PubAck.Reason.IsError() {
-				return fmt.Errorf("publisher %d: PUBREC %v", who, pkt.PubAck.Reason)
-			}
-			if err := p.write(mqtt.AppendPubAck(nil, v, mqtt.PUBREL, pkt.PubAck.PacketID, 0, nil)); err != nil {
-				return err
-			}
-		default:
-			return fmt.Errorf("publisher %d: unexpected %v", who, pkt.Type)
 		}
 	}
 	return nil
+}
+
+// readPublisherAck reads the next packet of a publisher with QoS 1/2
+// messages outstanding: a PUBACK or PUBCOMP completes one (completed true),
+// a PUBREC is answered with PUBREL; an error reason code or any other packet
+// is an error.
+func readPublisherAck(p *rawPeer, v byte) (completed bool, err error) {
+	pkt, err := p.read(v, 20*time.Second)
+	if err != nil {
+		return false, err
+	}
+	switch pkt.Type {
+	case mqtt.PUBACK, mqtt.PUBCOMP, mqtt.PUBREC:
+		if pkt.PubAck.Reason.IsError() {
+			return false, fmt.Errorf("%v %v", pkt.Type, pkt.PubAck.Reason)
+		}
+		if pkt.Type != mqtt.PUBREC {
+			return true, nil
+		}
+		return false, p.write(mqtt.AppendPubAck(nil, v, mqtt.PUBREL, pkt.PubAck.PacketID, 0, nil))
+	default:
+		return false, fmt.Errorf("unexpected %v", pkt.Type)
+	}
 }
 
 // subscriberReader reads PUBLISH packets, acknowledges them (QoS 1 and the

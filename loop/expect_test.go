@@ -81,15 +81,8 @@ func TestExpectInputLargeMessages(t *testing.T) {
 				stream = append(stream, byte(seq*7+i))
 			}
 		}
-		errc := make(chan error, 1)
-		go func() {
-			// Odd-sized writes so that messages straddle reads at many points.
-			var err error
-			for off := 0; off < len(stream) && err == nil; off += 30011 {
-				_, err = c.Write(stream[off:min(off+30011, len(stream))])
-			}
-			errc <- err
-		}()
+		// Odd-sized writes so that messages straddle reads at many points.
+		errc := writeChunks(c, stream, 30011)
 		c.SetReadDeadline(time.Now().Add(20 * time.Second))
 		acks := make([]byte, len(sizes))
 		if _, err := io.ReadFull(c, acks); err != nil {

@@ -142,3 +142,17 @@ func loopGoroutines() int {
 	n := runtime.Stack(buf, true)
 	return strings.Count(string(buf[:n]), "loop.(*Loop).run(")
 }
+
+// writeChunks writes b to c in writes of step bytes from a goroutine of its
+// own and then sends the first error, or nil, on the channel it returns.
+func writeChunks(c net.Conn, b []byte, step int) <-chan error {
+	errc := make(chan error, 1)
+	go func() {
+		var err error
+		for off := 0; off < len(b) && err == nil; off += step {
+			_, err = c.Write(b[off:min(off+step, len(b))])
+		}
+		errc <- err
+	}()
+	return errc
+}

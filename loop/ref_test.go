@@ -143,14 +143,7 @@ func TestWriteRefEchoIntact(t *testing.T) {
 			defer c.Close()
 			c.SetDeadline(time.Now().Add(60 * time.Second))
 			src := refStream(int64(len(tc.name)), 2)
-			errc := make(chan error, 1)
-			go func() {
-				var err error
-				for off := 0; off < len(src) && err == nil; off += 50021 {
-					_, err = c.Write(src[off:min(off+50021, len(src))])
-				}
-				errc <- err
-			}()
+			errc := writeChunks(c, src, 50021)
 			got := make([]byte, len(src))
 			if tc.slow {
 				// Small reads with pauses: the server's output fills up
