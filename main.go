@@ -182,8 +182,9 @@ func serve(cfg *config.Config, logs *logging) error {
 	// what reading the config and setting up left behind and returns it to
 	// the OS, and the runtime's one-time GC metadata (~0.6 MB, allocated at
 	// the first cycle) is taken now rather than in the middle of the first
-	// thousands of connections. Measured: RSS at start +0.5 MB, RSS with
-	// 10,000 idle clients 0.1 MB lower.
+	// thousands of connections. Measured (3 runs each): RSS at start
+	// +0.5 MB, RSS with 10,000 idle clients no higher (10.93-10.96 MB
+	// against 10.97-11.16).
 	debug.FreeOSMemory()
 	log.Info("sol started", "version", version, "config", cfg.File, "pid", os.Getpid())
 	notifySystemd("READY=1\nSTATUS=serving MQTT")
