@@ -55,6 +55,9 @@ type loopState struct {
 	queuedBytes atomic.Int64
 	_           [56]byte
 
+	// blocks are this loop's free session queue blocks.
+	blocks blockCache
+
 	// spareMsgs are headers of pooled Msgs whose buffers inputBuffer gave
 	// the loop to read into, waiting for adoptMsg to wrap them round such a
 	// buffer again (at most maxSpareMsgs).

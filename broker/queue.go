@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"sync"
 	"sync/atomic"
 
 	"github.com/sol-broker/sol/metrics"
@@ -48,6 +49,64 @@ func (d *delivery) eachSubID(fn func(uint32)) {
 	}
 }
 
+// queueBlockLen is the number of deliveries in one block of a sessionQueue
+// (about 4.5 KiB).
+const queueBlockLen = 64
+
+// queueBlock is one fixed-size piece of a sessionQueue.
+type queueBlock struct {
+	items [queueBlockLen]delivery
+	next  *queueBlock
+}
+
+// queueBlocks holds blocks beyond what the loops keep (blockCache).
+var queueBlocks = sync.Pool{New: func() any { return new(queueBlock) }}
+
+// blockCacheMax bounds the free blocks a loop keeps for itself: 64 blocks,
+// about 290 KiB per loop, hold a backlog of 4,096 deliveries.
+const blockCacheMax = 64
+
+// blockCache is a loop's own list of free queue blocks. A session's state
+// stays on the loop that owns its client identifier (connections move to it,
+// never the state), so its queue always takes and gives back blocks on that
+// loop and the list needs no lock. Beyond blockCacheMax, blocks go to
+// queueBlocks.
+type blockCache struct {
+	free *queueBlock
+	n    int
+}
+
+// get returns an empty block; c may be nil (no cache: the pool).
+func (c *blockCache) get() *queueBlock {
+	if c == nil || c.free == nil {
+		return poolBlock()
+	}
+	b := c.free
+	c.free, b.next = b.next, nil
+	c.n--
+	return b
+}
+
+// put takes back an empty block; c may be nil.
+func (c *blockCache) put(b *queueBlock) {
+	if c == nil || c.n >= blockCacheMax {
+		unpoolBlock(b)
+		return
+	}
+	b.next = c.free
+	c.free = b
+	c.n++
+}
+
+// poolBlock and unpoolBlock are get and put's slow paths, kept apart so that
+// the fast ones inline.
+func poolBlock() *queueBlock { return queueBlocks.Get().(*queueBlock) }
+
+func unpoolBlock(b *queueBlock) {
+	b.next = nil
+	queueBlocks.Put(b)
+}
+
 // sessionQueue is a session's bounded FIFO of deliveries waiting for the
 // inflight window, for output room, or for the client to come back. The
 // bounds are Options.MaxQueuedMessages and MaxQueuedBytes (0: unbounded).
@@ -55,15 +114,23 @@ func (d *delivery) eachSubID(fn func(uint32)) {
 // incoming QoS 1/2 message first evicts the oldest queued QoS 0 message, and
 // is itself dropped (the newest) when none is left. Every drop is counted.
 // Owner loop only.
+//
+// The queue is a chain of recycled fixed-size blocks rather than one slice:
+// a backlog of a million messages grows without copying what is queued or
+// holding old and new arrays at once, and its memory goes back as the
+// client catches up instead of staying with the session.
 type sessionQueue struct {
-	items    []delivery
-	head     int
-	bytes    int64
-	maxMsgs  int
-	maxBytes int64
-	dropped  uint64
-	mem      *atomic.Int64 // broker-wide bytes queued, for Options.MaxMemory; may be nil
-	m        *metrics.Loop // the owner loop's counters (Queued gauges); may be nil
+	head, tail *queueBlock // nil when empty
+	hi, ti     int         // index of the oldest item in head; next free slot in tail
+	n          int         // queued deliveries
+	n0         int         // of which QoS 0, so a queue of QoS 1/2 is not searched for one
+	bytes      int64
+	maxMsgs    int
+	maxBytes   int64
+	dropped    uint64
+	mem        *atomic.Int64 // broker-wide bytes queued, for Options.MaxMemory; may be nil
+	m          *metrics.Loop // the owner loop's counters (Queued gauges); may be nil
+	blocks     *blockCache   // the owner loop's free blocks; may be nil
 }
 
 // account adds msgs messages of n bytes (negative when they leave) to the
@@ -77,14 +144,14 @@ func (q *sessionQueue) account(msgs int, n int64) {
 }
 
 // len returns the number of queued deliveries.
-func (q *sessionQueue) len() int { return len(q.items) - q.head }
+func (q *sessionQueue) len() int { return q.n }
 
 // full reports whether one more message of size n would break a bound.
 func (q *sessionQueue) full(n int) bool {
-	if q.maxMsgs > 0 && q.len() >= q.maxMsgs {
+	if q.maxMsgs > 0 && q.n >= q.maxMsgs {
 		return true
 	}
-	return q.maxBytes > 0 && q.bytes+int64(n) > q.maxBytes && q.len() > 0
+	return q.maxBytes > 0 && q.bytes+int64(n) > q.maxBytes && q.n > 0
 }
 
 // push appends d, applying the drop policy, and takes a reference to d.m when
@@ -99,79 +166,127 @@ func (q *sessionQueue) push(d delivery) bool {
 		}
 	}
 	d.m.ref()
-	q.items = append(q.items, d)
+	switch {
+	case q.tail == nil:
+		b := q.blocks.get()
+		q.head, q.tail, q.hi, q.ti = b, b, 0, 0
+	case q.ti == queueBlockLen:
+		b := q.blocks.get()
+		q.tail.next, q.tail, q.ti = b, b, 0
+	}
+	q.tail.items[q.ti] = d
+	q.ti++
+	q.n++
+	if d.qos == 0 {
+		q.n0++
+	}
 	q.account(1, int64(n))
 	return true
 }
 
-// pushFront puts d back at the head (an inflight message being requeued),
-// ignoring the bounds: it was admitted once already. The queue takes over the
-// caller's reference to d.m.
-func (q *sessionQueue) pushFront(d delivery) {
-	if q.head > 0 {
-		q.head--
-		q.items[q.head] = d
-	} else {
-		q.items = append(q.items, delivery{})
-		copy(q.items[1:], q.items)
-		q.items[0] = d
-	}
-	q.account(1, int64(d.m.size()))
-}
-
 // evictQoS0 drops the oldest queued QoS 0 delivery and reports whether there
-// was one.
+// was one. What follows it moves up one place, keeping the order.
 func (q *sessionQueue) evictQoS0() bool {
-	for i := q.head; i < len(q.items); i++ {
-		if q.items[i].qos == 0 {
-			q.account(-1, -int64(q.items[i].m.size()))
-			q.items[i].m.release()
-			copy(q.items[i:], q.items[i+1:])
-			q.items[len(q.items)-1] = delivery{}
-			q.items = q.items[:len(q.items)-1]
-			q.dropped++
-			return true
+	if q.n0 == 0 {
+		return false
+	}
+	var prev *queueBlock // the block before b
+	b, i := q.head, q.hi
+	for b.items[i].qos != 0 {
+		if i++; i == queueBlockLen {
+			prev, b, i = b, b.next, 0
 		}
 	}
-	return false
+	d := &b.items[i]
+	q.account(-1, -int64(d.m.size()))
+	d.m.release()
+	q.dropped++
+	q.n0--
+	// Shift every later delivery one place towards the head.
+	for {
+		nb, ni := b, i+1
+		if ni == queueBlockLen {
+			nb, ni = b.next, 0
+		}
+		if nb == nil || nb == q.tail && ni == q.ti {
+			break
+		}
+		b.items[i] = nb.items[ni]
+		if nb != b {
+			prev = b
+		}
+		b, i = nb, ni
+	}
+	b.items[i] = delivery{}
+	q.n--
+	q.ti = i
+	if q.n == 0 {
+		q.release()
+	} else if q.ti == 0 && q.tail != q.head {
+		// The tail block emptied: its predecessor is the new tail.
+		q.blocks.put(q.tail)
+		prev.next, q.tail, q.ti = nil, prev, queueBlockLen
+	}
+	return true
 }
 
 // peek returns the oldest delivery without removing it; ok is false when the
 // queue is empty.
 func (q *sessionQueue) peek() (d *delivery, ok bool) {
-	if q.head == len(q.items) {
+	if q.n == 0 {
 		return nil, false
 	}
-	return &q.items[q.head], true
+	return &q.head.items[q.hi], true
 }
 
 // pop removes and returns the oldest delivery, with the queue's reference to
 // its Msg: the caller releases it (or hands it on).
 func (q *sessionQueue) pop() (delivery, bool) {
-	if q.head == len(q.items) {
+	if q.n == 0 {
 		return delivery{}, false
 	}
-	d := q.items[q.head]
-	q.items[q.head] = delivery{} // let the Msg go
-	q.head++
+	d := q.head.items[q.hi]
+	q.head.items[q.hi] = delivery{} // let the Msg go
+	q.hi++
+	q.n--
+	if d.qos == 0 {
+		q.n0--
+	}
 	q.account(-1, -int64(d.m.size()))
-	if q.head == len(q.items) {
-		q.items, q.head = q.items[:0], 0
-	} else if q.head >= 64 && q.head*2 >= len(q.items) {
-		n := copy(q.items, q.items[q.head:])
-		clear(q.items[n:])
-		q.items, q.head = q.items[:n], 0
+	if q.n == 0 { // head == tail
+		q.blocks.put(q.head)
+		q.head, q.tail, q.hi, q.ti = nil, nil, 0, 0
+	} else if q.hi == queueBlockLen {
+		b := q.head
+		q.head, q.hi = b.next, 0
+		q.blocks.put(b)
 	}
 	return d, true
+}
+
+// release gives back the blocks of an empty queue. Their items are already
+// cleared.
+func (q *sessionQueue) release() {
+	for b := q.head; b != nil; {
+		next := b.next
+		q.blocks.put(b)
+		b = next
+	}
+	q.head, q.tail, q.hi, q.ti = nil, nil, 0, 0
 }
 
 // clear empties the queue, keeping the drop count and releasing every
 // message.
 func (q *sessionQueue) clear() {
-	q.account(-q.len(), -q.bytes)
-	for i := q.head; i < len(q.items); i++ {
-		q.items[i].m.release()
+	q.account(-q.n, -q.bytes)
+	for b, i := q.head, q.hi; q.n > 0; q.n-- {
+		if i == queueBlockLen {
+			b, i = b.next, 0
+		}
+		b.items[i].m.release()
+		b.items[i] = delivery{}
+		i++
 	}
-	clear(q.items)
-	q.items, q.head = q.items[:0], 0
+	q.n0 = 0
+	q.release()
 }

@@ -1,6 +1,10 @@
 package broker
 
-import "testing"
+import (
+	"math/rand/v2"
+	"strconv"
+	"testing"
+)
 
 func testMsg(payload int) *Msg {
 	return newMsg(&msgFields{topic: []byte("t"), payload: make([]byte, payload)})
@@ -78,16 +82,111 @@ func TestQueueByteBound(t *testing.T) {
 	}
 }
 
-func TestQueuePushFront(t *testing.T) {
-	var q sessionQueue
-	a, b, c := testMsg(1), testMsg(1), testMsg(1)
-	q.push(delivery{m: b})
-	q.push(delivery{m: c})
-	q.pushFront(delivery{m: a})
-	for _, want := range []*Msg{a, b, c} {
-		if d, _ := q.pop(); d.m != want {
-			t.Fatalf("got %p, want %p", d.m, want)
+// TestQueueMatchesModel drives a bounded queue with random pushes of mixed
+// QoS, pops and clears across many block boundaries, and checks it against
+// a plain slice applying the same drop policy: the same deliveries in the
+// same order, the same counts, and every queue reference given back.
+func TestQueueMatchesModel(t *testing.T) {
+	for seed := range uint64(20) {
+		r := rand.New(rand.NewPCG(seed, 7))
+		q := sessionQueue{maxMsgs: 1 + r.IntN(3*queueBlockLen)}
+		if seed%2 == 0 {
+			q.blocks = new(blockCache) // odd seeds use the shared pool only
 		}
+		type item struct {
+			m   *Msg
+			qos byte
+		}
+		var model []item
+		var dropped uint64
+		for step := 0; step < 4000; step++ {
+			switch op := r.IntN(100); {
+			case op < 60:
+				m := newPooledMsg(&msgFields{topic: []byte("t"), payload: []byte{byte(step)}})
+				d := delivery{m: m, qos: byte(r.IntN(3))}
+				want := true
+				for q.maxMsgs > 0 && len(model) >= q.maxMsgs {
+					i := 0
+					for i < len(model) && model[i].qos != 0 {
+						i++
+					}
+					if d.qos == 0 || i == len(model) {
+						want = false
+						break
+					}
+					model = append(model[:i], model[i+1:]...) // the oldest QoS 0 is evicted
+					dropped++
+				}
+				if got := q.push(d); got != want {
+					t.Fatalf("seed %d step %d: push qos %d = %v, want %v", seed, step, d.qos, got, want)
+				}
+				if want {
+					model = append(model, item{m, d.qos})
+				} else {
+					dropped++
+				}
+				m.release() // the publisher's reference
+			case op < 97:
+				d, ok := q.pop()
+				if ok != (len(model) > 0) {
+					t.Fatalf("seed %d step %d: pop ok=%v with %d in the model", seed, step, ok, len(model))
+				}
+				if ok {
+					if d.m != model[0].m || d.qos != model[0].qos {
+						t.Fatalf("seed %d step %d: popped the wrong delivery", seed, step)
+					}
+					if d.m.refs.Load() != 1 {
+						t.Fatalf("seed %d step %d: popped message has %d references, want 1", seed, step, d.m.refs.Load())
+					}
+					d.m.release()
+					model = model[1:]
+				}
+			default:
+				q.clear()
+				model = model[:0]
+			}
+			if q.len() != len(model) || q.dropped != dropped {
+				t.Fatalf("seed %d step %d: len %d dropped %d, want %d and %d", seed, step, q.len(), q.dropped, len(model), dropped)
+			}
+			n0 := 0
+			for _, it := range model {
+				if it.qos == 0 {
+					n0++
+				}
+			}
+			if q.n0 != n0 {
+				t.Fatalf("seed %d step %d: %d QoS 0 counted, want %d", seed, step, q.n0, n0)
+			}
+			if (q.n == 0) != (q.head == nil) {
+				t.Fatalf("seed %d step %d: %d queued but head %p", seed, step, q.n, q.head)
+			}
+		}
+	}
+}
+
+// TestQueueReturnsMemory checks that a drained backlog gives its blocks back
+// instead of staying with the session.
+func TestQueueReturnsMemory(t *testing.T) {
+	var q sessionQueue
+	for i := 0; i < 10*queueBlockLen; i++ {
+		q.push(delivery{m: testMsg(1), qos: 1})
+	}
+	blocks := 0
+	for b := q.head; b != nil; b = b.next {
+		blocks++
+	}
+	if blocks != 10 {
+		t.Fatalf("%d blocks for %d deliveries, want 10", blocks, 10*queueBlockLen)
+	}
+	for i := 0; i < 9*queueBlockLen+1; i++ {
+		q.pop()
+	}
+	if q.head != q.tail || q.hi != 1 {
+		t.Fatalf("after draining 9 blocks and one: head %p tail %p hi %d", q.head, q.tail, q.hi)
+	}
+	q.clear()
+	if q.head != nil || q.tail != nil || q.len() != 0 {
+		t.Fatal("cleared queue still holds blocks")
 	}
 }
 
@@ -258,5 +357,27 @@ func TestPooledMsgReferences(t *testing.T) {
 	g.release()
 	if g.refs.Load() != 0 {
 		t.Fatal("a garbage-collected message was counted")
+	}
+}
+
+// BenchmarkSessionQueue pushes and pops through a standing backlog of
+// depth deliveries: 1 is a client that keeps up, the larger depths are a
+// client that has fallen behind. One op is one push and one pop.
+func BenchmarkSessionQueue(b *testing.B) {
+	m := testMsg(64)
+	for _, depth := range []int{1, 1000, 100000} {
+		b.Run("depth="+strconv.Itoa(depth), func(b *testing.B) {
+			q := sessionQueue{blocks: new(blockCache)}
+			b.ReportAllocs()
+			for b.Loop() {
+				for range depth {
+					q.push(delivery{m: m, qos: 1})
+				}
+				for range depth {
+					q.pop()
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*depth), "ns/msg")
+		})
 	}
 }

@@ -89,7 +89,7 @@ func (ls *loopState) stateOf(s *session) *sessionState {
 	if s.st == nil {
 		o := &ls.b.opts
 		s.st = &sessionState{
-			queue:    sessionQueue{maxMsgs: o.MaxQueuedMessages, maxBytes: o.MaxQueuedBytes, mem: &ls.queuedBytes, m: ls.m},
+			queue:    sessionQueue{maxMsgs: o.MaxQueuedMessages, maxBytes: o.MaxQueuedBytes, mem: &ls.queuedBytes, m: ls.m, blocks: &ls.blocks},
 			inflight: inflightOut{receiveMax: int(s.receiveMax), m: ls.m},
 		}
 	}
