@@ -8,7 +8,9 @@
 # pinned to CPU 0; the load generator (scripts/mqload) is pinned to CPU 1. The
 # brokers alternate run by run, every scenario is repeated BENCH_REPS times
 # (default 3; the latency scenario at least 7), and the end is a Markdown
-# table of medians with sol/Mosquitto.
+# table of medians with sol/Mosquitto twice: the ratio of the medians and
+# the median of the back-to-back pairs' ratios (sturdier when the machine
+# has a burst of noise).
 # "sol 2 loops" is sol with loops = 2 and no pinning (sharing CPU 1 with the
 # load), measured in the throughput scenarios. "relay" is scripts/relay, a raw
 # epoll byte relay moving the same fan-in/fan-out stream without MQTT.

@@ -4,13 +4,18 @@ package main
 
 // mqload table: read the JSON lines of many runs (files, or standard input
 // when none is named) and print one Markdown table of medians per scenario
-// and broker, with the ratio sol/mosquitto.
+// and broker, with the ratio sol/mosquitto two ways: the ratio of the
+// medians, and the median of the ratios of back-to-back pairs (bench.sh runs
+// the brokers alternately, so sol's i-th run and Mosquitto's i-th run of a
+// scenario met the same moment of a shared machine; a burst of noise then
+// moves one pair, not the medians' boundary).
 
 import (
 	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -83,6 +88,17 @@ func median(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
+// known returns the values of v that are not NaN.
+func known(v []float64) []float64 {
+	var out []float64
+	for _, x := range v {
+		if !math.IsNaN(x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
 func formatValue(v float64) string {
 	switch {
 	case v >= 100:
@@ -127,32 +143,41 @@ func printTable(w io.Writer, files []string) error {
 	ratio := contains(brokers, "sol") && contains(brokers, "mosquitto")
 	fmt.Fprintf(w, "| scenario | metric | %s |", strings.Join(brokers, " | "))
 	if ratio {
-		fmt.Fprint(w, " sol/mosquitto |")
+		fmt.Fprint(w, " sol/mosquitto | sol/mosquitto, median of pairs |")
 	}
 	fmt.Fprintln(w, " runs | QoS 1/2 promises broken (lost, late past the timeout, or QoS 2 duplicates) | errors |")
 	fmt.Fprint(w, "| --- | --- |", strings.Repeat(" ---: |", len(brokers)))
 	if ratio {
-		fmt.Fprint(w, " ---: |")
+		fmt.Fprint(w, " ---: | ---: |")
 	}
 	fmt.Fprintln(w, " ---: | ---: | --- |")
 
-	row := func(label, name string, value func(b string) (float64, bool), runsCol, lostCol, errCol string) {
+	// row prints one metric; values returns a broker's runs in run order,
+	// NaN for a run without the value.
+	row := func(label, name string, values func(b string) []float64, runsCol, lostCol, errCol string) {
 		fmt.Fprintf(w, "| %s | %s |", label, name)
-		vals := map[string]float64{}
 		for _, b := range brokers {
-			v, ok := value(b)
-			if !ok {
+			if v := known(values(b)); len(v) > 0 {
+				fmt.Fprintf(w, " %s |", formatValue(median(v)))
+			} else {
 				fmt.Fprint(w, " – |")
-				continue
 			}
-			vals[b] = v
-			fmt.Fprintf(w, " %s |", formatValue(v))
 		}
 		if ratio {
-			s, ok1 := vals["sol"]
-			m, ok2 := vals["mosquitto"]
-			if ok1 && ok2 && m != 0 {
-				fmt.Fprintf(w, " %.2f |", s/m)
+			s, m := values("sol"), values("mosquitto")
+			if ks, km := known(s), known(m); len(ks) > 0 && len(km) > 0 && median(km) != 0 {
+				fmt.Fprintf(w, " %.2f |", median(ks)/median(km))
+			} else {
+				fmt.Fprint(w, " – |")
+			}
+			var pairs []float64
+			for i := 0; i < min(len(s), len(m)); i++ {
+				if r := s[i] / m[i]; !math.IsNaN(r) && !math.IsInf(r, 0) {
+					pairs = append(pairs, r)
+				}
+			}
+			if len(pairs) > 0 {
+				fmt.Fprintf(w, " %.2f |", median(pairs))
 			} else {
 				fmt.Fprint(w, " – |")
 			}
@@ -211,30 +236,29 @@ func printTable(w io.Writer, files []string) error {
 					lc = strings.Join(lostCol, ", ")
 				}
 			}
-			row(label, m.name, func(b string) (float64, bool) {
+			row(label, m.name, func(b string) []float64 {
 				rs := byKey[[2]string{label, b}]
-				if len(rs) == 0 {
-					return 0, false
-				}
 				v := make([]float64, len(rs))
 				for i, r := range rs {
 					v[i] = m.value(r)
 				}
-				return median(v), true
+				return v
 			}, rc, lc, ec)
 		}
 	}
 	// Idle RSS at start: every run in bench.sh begins on a freshly started broker.
-	row("idle broker", "RSS at start KB (lower is better)", func(b string) (float64, bool) {
+	row("idle broker", "RSS at start KB (lower is better)", func(b string) []float64 {
 		var v []float64
 		for _, label := range labels {
 			for _, r := range byKey[[2]string{label, b}] {
 				if r.RSSStartKB > 0 {
 					v = append(v, float64(r.RSSStartKB))
+				} else {
+					v = append(v, math.NaN()) // keeps the pairs aligned
 				}
 			}
 		}
-		return median(v), len(v) > 0
+		return v
 	}, "", "", "")
 	return nil
 }
