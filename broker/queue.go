@@ -49,62 +49,71 @@ func (d *delivery) eachSubID(fn func(uint32)) {
 	}
 }
 
-// queueBlockLen is the number of deliveries in one block of a sessionQueue
-// (about 4.5 KiB).
-const queueBlockLen = 64
+// blockSizes are the sizes of a sessionQueue's blocks, in deliveries: a
+// queue starts with a block of one, and each block added at the tail is the
+// next size up, to the largest (about 4.5 KiB). A session with one message
+// waiting costs one small block; a deep backlog costs whole 4.5 KiB blocks.
+var blockSizes = [...]int{1, 4, 16, 64}
 
-// queueBlock is one fixed-size piece of a sessionQueue.
+// queueBlock is one piece of a sessionQueue; len(items) is one of blockSizes.
 type queueBlock struct {
-	items [queueBlockLen]delivery
 	next  *queueBlock
+	items []delivery
+	class uint8 // index into blockSizes
 }
 
-// queueBlocks holds blocks beyond what the loops keep (blockCache).
-var queueBlocks = sync.Pool{New: func() any { return new(queueBlock) }}
+// queueBlocks holds free blocks beyond what the loops keep (blockCache),
+// one pool per size.
+var queueBlocks [len(blockSizes)]sync.Pool
 
-// blockCacheMax bounds the free blocks a loop keeps for itself: 64 blocks,
-// about 290 KiB per loop, hold a backlog of 4,096 deliveries.
+// blockCacheMax bounds the free blocks of each size a loop keeps for itself:
+// at most 64 x 85 deliveries, about 400 KiB per loop.
 const blockCacheMax = 64
 
-// blockCache is a loop's own list of free queue blocks. A session's state
-// stays on the loop that owns its client identifier (connections move to it,
-// never the state), so its queue always takes and gives back blocks on that
-// loop and the list needs no lock. Beyond blockCacheMax, blocks go to
-// queueBlocks.
+// blockCache is a loop's own lists of free queue blocks, one per size. A
+// session's state stays on the loop that owns its client identifier
+// (connections move to it, never the state), so its queue always takes and
+// gives back blocks on that loop and the lists need no lock. Beyond
+// blockCacheMax, blocks go to queueBlocks.
 type blockCache struct {
-	free *queueBlock
-	n    int
+	free [len(blockSizes)]*queueBlock
+	n    [len(blockSizes)]int
 }
 
-// get returns an empty block; c may be nil (no cache: the pool).
-func (c *blockCache) get() *queueBlock {
-	if c == nil || c.free == nil {
-		return poolBlock()
+// get returns an empty block of blockSizes[class]; c may be nil (no cache:
+// the pool).
+func (c *blockCache) get(class uint8) *queueBlock {
+	if c == nil || c.free[class] == nil {
+		return poolBlock(class)
 	}
-	b := c.free
-	c.free, b.next = b.next, nil
-	c.n--
+	b := c.free[class]
+	c.free[class], b.next = b.next, nil
+	c.n[class]--
 	return b
 }
 
 // put takes back an empty block; c may be nil.
 func (c *blockCache) put(b *queueBlock) {
-	if c == nil || c.n >= blockCacheMax {
+	if c == nil || c.n[b.class] >= blockCacheMax {
 		unpoolBlock(b)
 		return
 	}
-	b.next = c.free
-	c.free = b
-	c.n++
+	b.next = c.free[b.class]
+	c.free[b.class] = b
+	c.n[b.class]++
 }
 
-// poolBlock and unpoolBlock are get and put's slow paths, kept apart so that
-// the fast ones inline.
-func poolBlock() *queueBlock { return queueBlocks.Get().(*queueBlock) }
+// poolBlock and unpoolBlock are get and put's slow paths.
+func poolBlock(class uint8) *queueBlock {
+	if b, _ := queueBlocks[class].Get().(*queueBlock); b != nil {
+		return b
+	}
+	return &queueBlock{items: make([]delivery, blockSizes[class]), class: class}
+}
 
 func unpoolBlock(b *queueBlock) {
 	b.next = nil
-	queueBlocks.Put(b)
+	queueBlocks[b.class].Put(b)
 }
 
 // sessionQueue is a session's bounded FIFO of deliveries waiting for the
@@ -115,10 +124,10 @@ func unpoolBlock(b *queueBlock) {
 // is itself dropped (the newest) when none is left. Every drop is counted.
 // Owner loop only.
 //
-// The queue is a chain of recycled fixed-size blocks rather than one slice:
-// a backlog of a million messages grows without copying what is queued or
-// holding old and new arrays at once, and its memory goes back as the
-// client catches up instead of staying with the session.
+// The queue is a chain of recycled blocks rather than one slice: a backlog
+// of a million messages grows without copying what is queued or holding old
+// and new arrays at once, and its memory goes back as the client catches up
+// instead of staying with the session.
 type sessionQueue struct {
 	head, tail *queueBlock // nil when empty
 	hi, ti     int         // index of the oldest item in head; next free slot in tail
@@ -168,10 +177,10 @@ func (q *sessionQueue) push(d delivery) bool {
 	d.m.ref()
 	switch {
 	case q.tail == nil:
-		b := q.blocks.get()
+		b := q.blocks.get(0)
 		q.head, q.tail, q.hi, q.ti = b, b, 0, 0
-	case q.ti == queueBlockLen:
-		b := q.blocks.get()
+	case q.ti == len(q.tail.items):
+		b := q.blocks.get(min(q.tail.class+1, uint8(len(blockSizes)-1)))
 		q.tail.next, q.tail, q.ti = b, b, 0
 	}
 	q.tail.items[q.ti] = d
@@ -193,7 +202,7 @@ func (q *sessionQueue) evictQoS0() bool {
 	var prev *queueBlock // the block before b
 	b, i := q.head, q.hi
 	for b.items[i].qos != 0 {
-		if i++; i == queueBlockLen {
+		if i++; i == len(b.items) {
 			prev, b, i = b, b.next, 0
 		}
 	}
@@ -205,7 +214,7 @@ func (q *sessionQueue) evictQoS0() bool {
 	// Shift every later delivery one place towards the head.
 	for {
 		nb, ni := b, i+1
-		if ni == queueBlockLen {
+		if ni == len(b.items) {
 			nb, ni = b.next, 0
 		}
 		if nb == nil || nb == q.tail && ni == q.ti {
@@ -225,7 +234,7 @@ func (q *sessionQueue) evictQoS0() bool {
 	} else if q.ti == 0 && q.tail != q.head {
 		// The tail block emptied: its predecessor is the new tail.
 		q.blocks.put(q.tail)
-		prev.next, q.tail, q.ti = nil, prev, queueBlockLen
+		prev.next, q.tail, q.ti = nil, prev, len(prev.items)
 	}
 	return true
 }
@@ -256,7 +265,7 @@ func (q *sessionQueue) pop() (delivery, bool) {
 	if q.n == 0 { // head == tail
 		q.blocks.put(q.head)
 		q.head, q.tail, q.hi, q.ti = nil, nil, 0, 0
-	} else if q.hi == queueBlockLen {
+	} else if q.hi == len(q.head.items) {
 		b := q.head
 		q.head, q.hi = b.next, 0
 		q.blocks.put(b)
@@ -280,7 +289,7 @@ func (q *sessionQueue) release() {
 func (q *sessionQueue) clear() {
 	q.account(-q.n, -q.bytes)
 	for b, i := q.head, q.hi; q.n > 0; q.n-- {
-		if i == queueBlockLen {
+		if i == len(b.items) {
 			b, i = b.next, 0
 		}
 		b.items[i].m.release()

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"testing"
@@ -82,16 +83,26 @@ func TestQueueByteBound(t *testing.T) {
 	}
 }
 
-// TestQueueMatchesModel drives a bounded queue with random pushes of mixed
-// QoS, pops and clears across many block boundaries, and checks it against
-// a plain slice applying the same drop policy: the same deliveries in the
-// same order, the same counts, and every queue reference given back.
+// TestQueueMatchesModel drives bounded queues (by count, by bytes, or both)
+// with random pushes of mixed QoS and size, pops and clears, and checks them
+// against a plain slice applying the same drop policy: the same deliveries
+// in the same order, the same counts, every queue reference given back, and
+// a well-formed chain of blocks after every step.
 func TestQueueMatchesModel(t *testing.T) {
-	for seed := range uint64(20) {
+	sizes := []int{1, 100, 1000}
+	for seed := range uint64(40) {
 		r := rand.New(rand.NewPCG(seed, 7))
-		q := sessionQueue{maxMsgs: 1 + r.IntN(3*queueBlockLen)}
+		q := sessionQueue{}
+		switch seed % 3 {
+		case 0:
+			q.maxMsgs = 1 + r.IntN(200)
+		case 1:
+			q.maxBytes = int64(100 + r.IntN(20000))
+		default:
+			q.maxMsgs, q.maxBytes = 1+r.IntN(200), int64(100+r.IntN(20000))
+		}
 		if seed%2 == 0 {
-			q.blocks = new(blockCache) // odd seeds use the shared pool only
+			q.blocks = new(blockCache) // odd seeds use the shared pools only
 		}
 		type item struct {
 			m   *Msg
@@ -99,13 +110,19 @@ func TestQueueMatchesModel(t *testing.T) {
 		}
 		var model []item
 		var dropped uint64
+		var bytes int64
 		for step := 0; step < 4000; step++ {
 			switch op := r.IntN(100); {
 			case op < 60:
-				m := newPooledMsg(&msgFields{topic: []byte("t"), payload: []byte{byte(step)}})
+				m := newPooledMsg(&msgFields{topic: []byte("t"), payload: make([]byte, sizes[r.IntN(len(sizes))])})
 				d := delivery{m: m, qos: byte(r.IntN(3))}
+				n := int64(m.size())
+				full := func() bool {
+					return q.maxMsgs > 0 && len(model) >= q.maxMsgs ||
+						q.maxBytes > 0 && bytes+n > q.maxBytes && len(model) > 0
+				}
 				want := true
-				for q.maxMsgs > 0 && len(model) >= q.maxMsgs {
+				for full() {
 					i := 0
 					for i < len(model) && model[i].qos != 0 {
 						i++
@@ -114,6 +131,7 @@ func TestQueueMatchesModel(t *testing.T) {
 						want = false
 						break
 					}
+					bytes -= int64(model[i].m.size())
 					model = append(model[:i], model[i+1:]...) // the oldest QoS 0 is evicted
 					dropped++
 				}
@@ -122,6 +140,7 @@ func TestQueueMatchesModel(t *testing.T) {
 				}
 				if want {
 					model = append(model, item{m, d.qos})
+					bytes += n
 				} else {
 					dropped++
 				}
@@ -138,15 +157,17 @@ func TestQueueMatchesModel(t *testing.T) {
 					if d.m.refs.Load() != 1 {
 						t.Fatalf("seed %d step %d: popped message has %d references, want 1", seed, step, d.m.refs.Load())
 					}
+					bytes -= int64(d.m.size())
 					d.m.release()
 					model = model[1:]
 				}
 			default:
 				q.clear()
-				model = model[:0]
+				model, bytes = model[:0], 0
 			}
-			if q.len() != len(model) || q.dropped != dropped {
-				t.Fatalf("seed %d step %d: len %d dropped %d, want %d and %d", seed, step, q.len(), q.dropped, len(model), dropped)
+			if q.len() != len(model) || q.dropped != dropped || q.bytes != bytes {
+				t.Fatalf("seed %d step %d: len %d dropped %d bytes %d, want %d, %d and %d",
+					seed, step, q.len(), q.dropped, q.bytes, len(model), dropped, bytes)
 			}
 			n0 := 0
 			for _, it := range model {
@@ -157,32 +178,109 @@ func TestQueueMatchesModel(t *testing.T) {
 			if q.n0 != n0 {
 				t.Fatalf("seed %d step %d: %d QoS 0 counted, want %d", seed, step, q.n0, n0)
 			}
-			if (q.n == 0) != (q.head == nil) {
-				t.Fatalf("seed %d step %d: %d queued but head %p", seed, step, q.n, q.head)
+			if err := checkChain(&q); err != "" {
+				t.Fatalf("seed %d step %d: %s", seed, step, err)
 			}
 		}
 	}
 }
 
-// TestQueueReturnsMemory checks that a drained backlog gives its blocks back
-// instead of staying with the session.
-func TestQueueReturnsMemory(t *testing.T) {
+// checkChain checks the shape of q's blocks: none when empty; otherwise no
+// empty block, every slot outside the queued range cleared, n deliveries in
+// all, and a free-block cache within its bound.
+func checkChain(q *sessionQueue) string {
+	if q.n == 0 {
+		if q.head != nil || q.tail != nil {
+			return "an empty queue holds blocks"
+		}
+		return ""
+	}
+	n := 0
+	for b := q.head; b != nil; b = b.next {
+		lo, hi := 0, len(b.items)
+		if b == q.head {
+			lo = q.hi
+		}
+		if b == q.tail {
+			hi = q.ti
+			if b.next != nil {
+				return "the tail has a next block"
+			}
+		}
+		if lo >= hi {
+			return fmt.Sprintf("empty block in the chain (%d..%d of %d)", lo, hi, len(b.items))
+		}
+		for i, d := range b.items {
+			if (i < lo || i >= hi) && d.m != nil {
+				return fmt.Sprintf("slot %d outside %d..%d not cleared", i, lo, hi)
+			}
+		}
+		n += hi - lo
+	}
+	if n != q.n {
+		return fmt.Sprintf("%d deliveries in the chain, %d counted", n, q.n)
+	}
+	if c := q.blocks; c != nil {
+		for k, f := range c.free {
+			i := 0
+			for b := f; b != nil; b = b.next {
+				i++
+			}
+			if i != c.n[k] || i > blockCacheMax {
+				return fmt.Sprintf("cache of size %d holds %d blocks, counts %d", blockSizes[k], i, c.n[k])
+			}
+		}
+	}
+	return ""
+}
+
+// TestQueueEvictEmptiesTail evicts the only delivery of the tail block and
+// then refuses the incoming message (byte bound), so nothing refills the
+// tail: the emptied block must leave the chain.
+func TestQueueEvictEmptiesTail(t *testing.T) {
+	small, big := testMsg(1), testMsg(1000)
+	q := sessionQueue{maxBytes: int64(6*small.size() + 10), blocks: new(blockCache)}
+	for range 5 { // blocks of 1 and 4
+		q.push(delivery{m: small, qos: 1})
+	}
+	if !q.push(delivery{m: small, qos: 0}) { // alone in a block of 16
+		t.Fatal("QoS 0 message refused below the bound")
+	}
+	if q.push(delivery{m: big, qos: 1}) {
+		t.Fatal("message beyond the byte bound queued")
+	}
+	if err := checkChain(&q); err != "" {
+		t.Fatal(err)
+	}
+	if q.n != 5 || q.dropped != 2 || q.tail.class != 1 || q.ti != 4 {
+		t.Fatalf("n %d dropped %d, tail block of %d filled to %d; want 5, 2, 4, 4", q.n, q.dropped, len(q.tail.items), q.ti)
+	}
+}
+
+// TestQueueMemory checks what a queue holds: a session with one message
+// waiting has one block of one delivery, a backlog grows by blocks up to
+// 64 deliveries, and a drained backlog gives its blocks back.
+func TestQueueMemory(t *testing.T) {
 	var q sessionQueue
-	for i := 0; i < 10*queueBlockLen; i++ {
+	q.push(delivery{m: testMsg(1), qos: 1})
+	if q.head != q.tail || len(q.head.items) != 1 {
+		t.Fatalf("one queued message: block of %d", len(q.head.items))
+	}
+	for q.len() < 1+4+16+64*10 {
 		q.push(delivery{m: testMsg(1), qos: 1})
 	}
-	blocks := 0
+	var got []int
 	for b := q.head; b != nil; b = b.next {
-		blocks++
+		got = append(got, len(b.items))
 	}
-	if blocks != 10 {
-		t.Fatalf("%d blocks for %d deliveries, want 10", blocks, 10*queueBlockLen)
+	if want := "[1 4 16 64 64 64 64 64 64 64 64 64 64]"; fmt.Sprint(got) != want {
+		t.Fatalf("block sizes %v, want %s", got, want)
 	}
-	for i := 0; i < 9*queueBlockLen+1; i++ {
+	for q.len() > 64+1 {
 		q.pop()
 	}
-	if q.head != q.tail || q.hi != 1 {
-		t.Fatalf("after draining 9 blocks and one: head %p tail %p hi %d", q.head, q.tail, q.hi)
+	if q.head.next != q.tail || q.hi != 63 {
+		t.Fatalf("after draining all but 65: head at %d of %d, head.next is tail: %v", q.hi, len(q.head.items), q.head.next == q.tail)
 	}
 	q.clear()
 	if q.head != nil || q.tail != nil || q.len() != 0 {
