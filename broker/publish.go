@@ -448,9 +448,12 @@ func (ls *loopState) send(cs *conn, d *delivery, pid uint16, dup bool) bool {
 	if d.qos > 0 {
 		p.PacketID = max(pid, 1) // placeholder for sizing
 	}
-	p.Props.Reset()
 	var newAlias uint16
 	if cs.version == mqtt.Version5 {
+		// Only 5.0 encodes properties. Resetting them (a ~300-byte struct
+		// of slices, with write barriers while the GC runs) for every
+		// 3.1.1 delivery cost ~6% of sol's CPU per message at fan-out.
+		p.Props.Reset()
 		ls.fillProps(p, d)
 		newAlias = cs.applyAliasOut(p)
 	}
