@@ -269,7 +269,7 @@ func (cs *conn) accept(p *mqtt.Connect) bool {
 	s.username = string(p.Username)
 	s.version = v
 	s.conn = cs
-	s.online.Store(true)
+	s.flags.Or(flagOnline)
 	ls.b.connected.Add(1)
 	ls.m.SessionOnline(wasOffline)
 	cs.s = s

@@ -107,7 +107,7 @@ func newLoopState(b *Broker, l *loop.Loop) *loopState {
 		enc:  make([]byte, 0, 4096),
 		free: make(chan *batch, min(freeBatches*b.opts.Loops, maxFreeBatches)),
 	}
-	ls.avail = func(s *session) bool { return s != ls.exclude && s.online.Load() }
+	ls.avail = func(s *session) bool { return s != ls.exclude && s.isOnline() }
 	return ls
 }
 

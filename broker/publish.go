@@ -225,6 +225,7 @@ func (ls *loopState) publishFrom(m *Msg, from *session) int {
 		return 0
 	}
 	ls.pending = ls.pending[:0]
+	merged := false
 	for i := range ls.matches {
 		mt := &ls.matches[i]
 		s, opt := mt.Sub, &mt.Opts
@@ -239,7 +240,8 @@ func (ls *loopState) publishFrom(m *Msg, from *session) int {
 		if opt.NoLocal && from == s { // [MQTT-3.8.3-3]
 			continue
 		}
-		if len(ls.matches) > 1 {
+		if len(ls.matches) > 1 && s.mayMatchTwice() {
+			merged = true
 			if j, ok := ls.seen[s]; ok {
 				d := &ls.pending[j]
 				d.qos = max(d.qos, qos)
@@ -253,7 +255,7 @@ func (ls *loopState) publishFrom(m *Msg, from *session) int {
 		d.addSubID(opt.SubscriptionID)
 		ls.pending = append(ls.pending, d)
 	}
-	if len(ls.matches) > 1 {
+	if merged {
 		clear(ls.seen)
 	}
 	clear(ls.matches) // drop references for the GC

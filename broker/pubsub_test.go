@@ -99,6 +99,48 @@ func TestQoS0AcrossLoops(t *testing.T) {
 	}
 }
 
+// TestOverlappingSubscriptionsOneCopy: a client whose filters overlap gets
+// one copy of a message at the highest granted QoS [MQTT-3.3.5-1], whether
+// the filters came in one SUBSCRIBE or two, while clients with a single
+// matching filter (on every loop) get theirs; a filter subscribed again
+// replaces the first and still gives one copy.
+func TestOverlappingSubscriptionsOneCopy(t *testing.T) {
+	addr := tb.Start(t, broker.Options{Loops: 2})
+	both := tb.ConnectClient(t, addr, v311, "ov-both", true)
+	both.Write(mqtt.AppendSubscribe(nil, v311, &mqtt.Subscribe{PacketID: 1, Filters: []mqtt.Subscription{
+		{Filter: []byte("ov/#"), QoS: 0}, {Filter: []byte("ov/+"), QoS: 1}}}))
+	if got := both.Expect(mqtt.SUBACK).Suback.Reasons; len(got) != 2 || got[0] != 0 || got[1] != 1 {
+		t.Fatalf("SUBACK %v", got)
+	}
+	later := tb.ConnectClient(t, addr, v311, "ov-later", true)
+	later.Subscribe("ov/t", 0)
+	later.Subscribe("ov/t", 0) // the same filter again: still one subscription
+	later.Subscribe("+/t", 1)
+	singles := make([]*tb.Client, 4)
+	for i := range singles {
+		singles[i] = tb.ConnectClient(t, addr, v311, fmt.Sprintf("ov-single-%d", i), true)
+		singles[i].Subscribe("ov/t", 0)
+	}
+	pub := tb.ConnectClient(t, addr, v311, "ov-pub", true)
+	pub.Publish("ov/t", 1, false, 7, []byte("x"))
+	pub.Expect(mqtt.PUBACK)
+	for _, c := range []*tb.Client{both, later} {
+		p := c.Expect(mqtt.PUBLISH).Publish
+		if p.QoS != 1 {
+			t.Fatalf("overlapping filters: QoS %d, want 1", p.QoS)
+		}
+		c.Write(mqtt.AppendPubAck(nil, v311, mqtt.PUBACK, p.PacketID, 0, nil))
+	}
+	for _, c := range singles {
+		if p := c.Expect(mqtt.PUBLISH).Publish; p.QoS != 0 || string(p.Payload) != "x" {
+			t.Fatalf("single filter: got QoS %d %q", p.QoS, p.Payload)
+		}
+	}
+	for _, c := range append([]*tb.Client{both, later}, singles...) {
+		c.ExpectNothing(100 * time.Millisecond) // one copy each
+	}
+}
+
 func TestQoS1And2Flows(t *testing.T) {
 	addr := tb.Start(t, broker.Options{Loops: 2})
 	for _, v := range []byte{v311, v5} {

@@ -36,14 +36,32 @@ type session struct {
 	// nil until the session first needs one.
 	off *sessionTimers
 
-	expiry     uint32 // Session Expiry Interval, seconds
-	online     atomic.Bool
-	owner      uint16 // loop index; fixed for the session's life
-	receiveMax uint16 // min(client Receive Maximum, Options.MaxInflight)
+	expiry     uint32        // Session Expiry Interval, seconds
+	flags      atomic.Uint32 // flagOnline, flagMulti: written by the owner, read by every loop
+	owner      uint16        // loop index; fixed for the session's life
+	receiveMax uint16        // min(client Receive Maximum, Options.MaxInflight)
 	version    byte
 	cleanStart bool // as last connected, for the admin API
 	gone       bool // ended: deliveries still in the mail are dropped
 }
+
+// Session flags (session.flags).
+const (
+	// flagOnline: the session has a connected client (shared subscriptions
+	// pick among online members).
+	flagOnline = 1 << iota
+	// flagMulti is set, for good, before the session's second subscription
+	// enters the trie: only then can one publish match it twice, so only
+	// then does publishFrom look it up to merge deliveries.
+	flagMulti
+)
+
+// isOnline reports whether s has a connected client. Any loop.
+func (s *session) isOnline() bool { return s.flags.Load()&flagOnline != 0 }
+
+// mayMatchTwice reports whether one publish can match s more than once.
+// Any loop.
+func (s *session) mayMatchTwice() bool { return s.flags.Load()&flagMulti != 0 }
 
 // sessionTimers are what a session needs while offline.
 type sessionTimers struct {
@@ -129,7 +147,7 @@ func (ls *loopState) detach(cs *conn) {
 		return
 	}
 	s.conn = nil
-	s.online.Store(false)
+	s.flags.And(^uint32(flagOnline))
 	if w := cs.will; w != nil && !cs.normalDisconnect && !ls.b.stopping.Load() {
 		cs.will = nil
 		delay := w.delay

@@ -54,6 +54,9 @@ func (cs *conn) onSubscribe(pkt []byte) error {
 			}
 		}
 		filter := string(f.Filter)
+		if _, again := s.subs[filter]; len(s.subs) > 0 && !(again && len(s.subs) == 1) {
+			s.flags.Or(flagMulti) // before the trie can show both (see flagMulti)
+		}
 		replaced := ls.b.subs.Subscribe(filter, s, opts) // [MQTT-3.8.4-3] replaces
 		if s.subs == nil {
 			s.subs = make(map[string]trie.SubOptions)
