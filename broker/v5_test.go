@@ -3,6 +3,7 @@ package broker_test
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -189,6 +190,23 @@ func TestSubscriptionIdentifiersAndOverlap(t *testing.T) {
 	}
 	s.Write(mqtt.AppendPubAck(nil, v5, mqtt.PUBACK, got.PacketID, 0, nil))
 	s.ExpectNothing(100 * time.Millisecond) // a single copy
+
+	// Three and four matching subscriptions: the identifiers beyond the
+	// first two are kept apart from the delivery; none may be lost.
+	sub5(t, s, 3, 33, mqtt.Subscription{Filter: []byte("+/a"), QoS: 0})
+	for n, want := range []string{"[11 22 33]", "[11 22 33 44]"} {
+		if n == 1 {
+			sub5(t, s, 4, 44, mqtt.Subscription{Filter: []byte("#"), QoS: 0})
+		}
+		p.Publish("sid/a", 0, false, 0, []byte("y"))
+		got = s.Expect(mqtt.PUBLISH).Publish
+		ids := append([]uint32(nil), got.Props.SubscriptionIDs...)
+		slices.Sort(ids)
+		if fmt.Sprint(ids) != want {
+			t.Fatalf("subscription identifiers %v, want %s in any order", got.Props.SubscriptionIDs, want)
+		}
+		s.ExpectNothing(100 * time.Millisecond)
+	}
 
 	// Identifiers disabled: DISCONNECT 0xA1.
 	addr2 := tb.Start(t, broker.Options{Loops: 1, DisableSubscriptionIdentifiers: true})
