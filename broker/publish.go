@@ -546,7 +546,7 @@ func (ls *loopState) fillProps(p *mqtt.Publish, d *delivery) {
 		for i := 0; i < int(d.nsub); i++ {
 			pr.SubscriptionIDs = append(pr.SubscriptionIDs, d.subIDs[i])
 		}
-		pr.SubscriptionIDs = append(pr.SubscriptionIDs, d.moreSubIDs()...)
+		pr.SubscriptionIDs = append(pr.SubscriptionIDs, d.more...)
 		pr.Set(mqtt.PropSubscriptionID)
 	}
 }

@@ -9,24 +9,21 @@ import (
 
 // delivery is one message on its way to one session: the shared Msg plus what
 // is particular to this subscriber. It is a value type so that batches,
-// queues and inflight tables hold it without allocating. It is copied into
-// each of those, so the rare parts are behind a pointer: 56 bytes instead
-// of 72.
+// queues and inflight tables hold it without allocating.
 type delivery struct {
-	s *session // target; used in cross-loop batches
-	m *Msg
+	s      *session // target; used in cross-loop batches
+	m      *Msg
+	qos    byte // granted: min(published, subscription)
+	retain bool // RETAIN flag to send
+	// Subscription identifiers of the matching subscriptions: the first two
+	// inline, the rest (rare) in more.
+	nsub   uint8
+	subIDs [2]uint32
+	more   []uint32
 	// shared is the "$share/..." filter a delivery came through ("" for an
 	// ordinary subscription), so
 	// that an unacknowledged copy can move to another member on disconnect.
 	shared string
-	// Subscription identifiers of the matching subscriptions: the first two
-	// inline, the rest (rare) in more. Copies of a delivery share more; it
-	// is only appended to while publishFrom builds the delivery.
-	more   *[]uint32
-	subIDs [2]uint32
-	nsub   uint8
-	qos    byte // granted: min(published, subscription)
-	retain bool // RETAIN flag to send
 }
 
 // addSubID records a matching subscription identifier (0 means none).
@@ -39,18 +36,7 @@ func (d *delivery) addSubID(id uint32) {
 		d.nsub++
 		return
 	}
-	if d.more == nil {
-		d.more = new([]uint32)
-	}
-	*d.more = append(*d.more, id)
-}
-
-// moreSubIDs returns the subscription identifiers beyond the first two.
-func (d *delivery) moreSubIDs() []uint32 {
-	if d.more == nil {
-		return nil
-	}
-	return *d.more
+	d.more = append(d.more, id)
 }
 
 // eachSubID calls fn for every subscription identifier, in order.
@@ -58,7 +44,7 @@ func (d *delivery) eachSubID(fn func(uint32)) {
 	for i := 0; i < int(d.nsub); i++ {
 		fn(d.subIDs[i])
 	}
-	for _, id := range d.moreSubIDs() {
+	for _, id := range d.more {
 		fn(id)
 	}
 }
