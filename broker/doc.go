@@ -8,9 +8,11 @@
 // Every session belongs to the loop its client identifier hashes to
 // (ownerOf), connected or not, for its whole life. Only that loop's
 // goroutine reads or writes a session's fields after it is created; the one
-// exception is session.online, an atomic that other loops read to steer
-// shared-subscription delivery. Each loop keeps the sessions it owns in its
-// own table (loopState.sessions, sessions.go), so the registry needs no lock.
+// exception is session.flags, an atomic that other loops read: whether the
+// session is online (to steer shared-subscription delivery) and whether a
+// publish may match it twice (to merge overlapping subscriptions). Each
+// loop keeps the sessions it owns in its own table (loopState.sessions,
+// sessions.go), so the registry needs no lock.
 //
 // A connection is accepted by whichever loop the kernel picks. That loop
 // reads the CONNECT; if it does not own the client identifier it migrates

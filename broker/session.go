@@ -14,7 +14,7 @@ const neverExpires = 0xFFFFFFFF
 
 // session is the MQTT session state of one client identifier. It lives on
 // the loop its client identifier hashes to (owner), connected or not, and
-// only that loop's goroutine reads or writes it after creation; online is the
+// only that loop's goroutine reads or writes it after creation; flags is the
 // one field other loops read (doc.go).
 //
 // Every connected client holds one, so it is kept to 80 bytes (the
@@ -51,8 +51,12 @@ const (
 	// pick among online members).
 	flagOnline = 1 << iota
 	// flagMulti is set, for good, before the session's second subscription
-	// enters the trie: only then can one publish match it twice, so only
-	// then does publishFrom look it up to merge deliveries.
+	// enters the trie and before any of its subscriptions leaves it: one
+	// publish can match the session twice only if it held two
+	// subscriptions at once, or if the publish's Match (which locks the
+	// topic's shard and the wildcard shard one after the other) saw one
+	// subscription before an UNSUBSCRIBE and another after a SUBSCRIBE.
+	// Only sessions with the flag are looked up to merge deliveries.
 	flagMulti
 )
 

@@ -134,6 +134,10 @@ func (cs *conn) onUnsubscribe(pkt []byte) error {
 	for _, f := range p.Filters {
 		rc := mqtt.NoSubscriptionExisted
 		if _, ok := s.subs[string(f)]; ok {
+			// A publish on another loop may have seen this entry in one
+			// trie shard and may yet see a later subscription of s in
+			// another: from now on s may be matched twice (see flagMulti).
+			s.flags.Or(flagMulti)
 			ls.b.subs.Unsubscribe(string(f), s)
 			delete(s.subs, string(f))
 			if isSharedFilter(f) {

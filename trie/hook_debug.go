@@ -1,0 +1,16 @@
+//go:build soldebug
+
+package trie
+
+import "sync/atomic"
+
+// BetweenShardsHook, in soldebug builds only, is called by Index.Match after
+// it has walked the topic's shard and before it locks the wildcard shard,
+// so that a test can change subscriptions at that moment.
+var BetweenShardsHook atomic.Pointer[func(topic []byte)]
+
+func betweenShards(topic []byte) {
+	if h := BetweenShardsHook.Load(); h != nil {
+		(*h)(topic)
+	}
+}
