@@ -287,6 +287,45 @@ func TestTable(t *testing.T) {
 	}
 }
 
+// TestTableFailedRuns: a run that measured nothing (bench.sh writes a line
+// without a mode for a broker that did not start, or an mqload that printed
+// nothing) is left out of the medians and of its pair, keeps the pairs
+// after it aligned, and does not change the scenario's kind.
+func TestTableFailedRuns(t *testing.T) {
+	dir := t.TempDir()
+	lines := `{"label":"idle","broker":"sol","ok":false,"error":"broker did not start"}
+{"label":"idle","broker":"mosquitto","mode":"conns","ok":true,"connect_per_s":100,"rss_kb":3000,"rss_start_kb":3000}
+{"label":"idle","broker":"sol","mode":"conns","ok":true,"connect_per_s":300,"rss_kb":1000,"rss_start_kb":1000}
+{"label":"idle","broker":"mosquitto","ok":false,"error":"mqload printed nothing"}
+{"label":"idle","broker":"sol","mode":"conns","ok":true,"connect_per_s":200,"rss_kb":1500,"rss_start_kb":2000}
+{"label":"idle","broker":"mosquitto","mode":"conns","ok":true,"connect_per_s":400,"rss_kb":3000,"rss_start_kb":4000}
+`
+	f := filepath.Join(dir, "r.jsonl")
+	if err := os.WriteFile(f, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := printTable(&out, []string{f}); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	// connects/s: sol 300 and 200 (median 250), mosquitto 100 and 400
+	// (250): 1.00; the only whole pair is the third, 200/400.
+	// Start RSS: sol 1000, 2000; mosquitto 3000, 4000; pairs 2 and 3 are
+	// broken, so only 2000/4000 pairs.
+	for _, want := range []string{
+		"| idle | connects/s (higher is better) | 250 | 250 | 1.00 | 0.50 |",
+		"| idle broker | RSS at start KB (lower is better) | 1500 | 3500 | 0.43 | 0.50 |",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("table lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "msg/s") {
+		t.Errorf("a conns scenario shown with flow metrics:\n%s", s)
+	}
+}
+
 func TestReadCPUAndRSS(t *testing.T) {
 	pid := os.Getpid()
 	before, err := readCPU(pid)

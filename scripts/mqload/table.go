@@ -187,11 +187,14 @@ func printTable(w io.Writer, files []string) error {
 
 	for _, label := range labels {
 		var metrics []metric
+		// The scenario's kind comes from a run that says it: bench.sh's
+		// placeholder for a failed run has no mode.
 		var sample *result
 		for _, b := range brokers {
-			if rs := byKey[[2]string{label, b}]; len(rs) > 0 {
-				sample = rs[0]
-				break
+			for _, r := range byKey[[2]string{label, b}] {
+				if sample == nil || sample.Mode == "" {
+					sample = r
+				}
 			}
 		}
 		switch {
@@ -241,6 +244,9 @@ func printTable(w io.Writer, files []string) error {
 				v := make([]float64, len(rs))
 				for i, r := range rs {
 					v[i] = m.value(r)
+					if !r.OK && v[i] == 0 {
+						v[i] = math.NaN() // a failed run measured nothing
+					}
 				}
 				return v
 			}, rc, lc, ec)
