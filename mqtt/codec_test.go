@@ -2,8 +2,10 @@ package mqtt
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -276,6 +278,51 @@ func TestTopicValidation(t *testing.T) {
 	group, inner, ok, err = ParseShared(b("jobs/+"))
 	if group != nil || string(inner) != "jobs/+" || ok || err != nil {
 		t.Errorf("ParseShared(plain) = %q, %q, %v, %v", group, inner, ok, err)
+	}
+}
+
+// TestPlainWord checks the word-at-a-time topic check against the byte
+// rule for every byte value in every lane, and ValidTopicName against a
+// byte-by-byte reference on random names of 0 to 40 bytes drawn from edge
+// bytes, so that the fast path never passes a byte the slow one refuses.
+func TestPlainWord(t *testing.T) {
+	plain := func(c byte) bool { return c >= 0x20 && c <= 0x7E && c != '+' && c != '#' }
+	for c := 0; c < 256; c++ {
+		for lane := 0; lane < 8; lane++ {
+			w := []byte("abcdefgh")
+			w[lane] = byte(c)
+			if got := plainWord(binary.LittleEndian.Uint64(w)); got != plain(byte(c)) {
+				t.Fatalf("byte %#x in lane %d: plainWord %v", c, lane, got)
+			}
+		}
+	}
+	reference := func(t []byte) ReasonCode {
+		if len(t) == 0 {
+			return TopicNameInvalid
+		}
+		for i, c := range t {
+			if c == '+' || c == '#' {
+				return TopicNameInvalid
+			}
+			if !plain(c) {
+				return ReasonOf(topicUTF8(t[i:], TopicNameInvalid))
+			}
+		}
+		return Success
+	}
+	edge := []byte{0x00, 0x1F, 0x20, '#', '+', '/', 'a', 0x7E, 0x7F, 0x80, 0xC3, 0xA9, 0xFF}
+	r := rand.New(rand.NewPCG(1, 2))
+	for n := 0; n < 200000; n++ {
+		name := make([]byte, r.IntN(41))
+		for i := range name {
+			name[i] = 'a'
+			if r.IntN(12) == 0 {
+				name[i] = edge[r.IntN(len(edge))]
+			}
+		}
+		if got, want := ReasonOf(ValidTopicName(name, Version5)), reference(name); got != want {
+			t.Fatalf("ValidTopicName(%q) = %v, byte by byte %v", name, got, want)
+		}
 	}
 }
 

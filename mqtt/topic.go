@@ -1,6 +1,9 @@
 package mqtt
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // sharePrefix starts a shared subscription's filter (5.0 section 4.8.2).
 const sharePrefix = "$share/"
@@ -21,15 +24,41 @@ func ValidTopicName(t []byte, version byte) error {
 	if len(t) > 0xFFFF {
 		return perr(0, TopicNameInvalid, "MQTT-4.7.3-3", "topic name longer than 65535 bytes") // [MQTT-4.7.3-3] (3.1.1)
 	}
-	for i, c := range t {
+	i := 0
+	for ; i+8 <= len(t) && plainWord(binary.LittleEndian.Uint64(t[i:])); i += 8 {
+	}
+	for ; i < len(t); i++ {
+		c := t[i]
 		if c == '+' || c == '#' {
 			return perr(0, TopicNameInvalid, "MQTT-3.3.2-2", "wildcard in topic name") // [MQTT-3.3.2-2] [MQTT-4.7.0-1]
 		}
-		if c == 0 || c < 0x20 || c >= 0x7F {
+		if c < 0x20 || c >= 0x7F {
 			return topicUTF8(t[i:], TopicNameInvalid)
 		}
 	}
 	return nil
+}
+
+// Byte-lane constants for plainWord.
+const (
+	lanes1    = 0x0101010101010101
+	lanesHigh = 0x8080808080808080
+)
+
+// plainWord reports whether each of the 8 bytes in w is printable ASCII
+// (0x20 to 0x7E) other than '+' and '#': the common topic name, checked a
+// word at a time. It never says true for a word holding another byte; it
+// may say false for a good word, and the caller then checks byte by byte.
+// The tests are the "has less", "has more" and "has zero" byte tricks
+// (Sean Eron Anderson's Bit Twiddling Hacks), exact for "some byte".
+func plainWord(w uint64) bool {
+	ctl := (w - 0x20*lanes1) & ^w & lanesHigh // a byte below 0x20
+	high := ((w + lanes1) | w) & lanesHigh    // a byte above 0x7E
+	plus := w ^ '+'*lanes1
+	plus = (plus - lanes1) & ^plus & lanesHigh // a '+'
+	hash := w ^ '#'*lanes1
+	hash = (hash - lanes1) & ^hash & lanesHigh // a '#'
+	return ctl|high|plus|hash == 0
 }
 
 // topicUTF8 runs the strict UTF-8 check on the tail of a topic that the ASCII
