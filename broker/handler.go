@@ -41,7 +41,19 @@ type loopState struct {
 	enc     []byte
 	codes   []mqtt.ReasonCode
 	matches []trie.Match[*session]
-	pending []delivery       // one publish's deliveries after merging overlaps
+	pending []delivery // one publish's deliveries after merging overlaps
+	// shared311 is the encoding of the QoS 0 PUBLISH that publishFrom is
+	// handing to several 3.1/3.1.1 subscribers of this loop: the bytes are
+	// the same for each (no packet identifier, no properties), so send
+	// encodes them once per message. Valid only while publishFrom routes
+	// msg, whose publisher's reference keeps it from being recycled.
+	shared311 struct {
+		on      bool // publishFrom is routing a message to several sessions
+		msg     *Msg // nil: nothing encoded yet
+		version byte
+		retain  bool
+		pkt     []byte
+	}
 	seen    map[*session]int // session -> index in pending, for merging
 	avail   func(*session) bool
 	exclude *session // a session avail must refuse (shared redelivery)

@@ -260,9 +260,12 @@ func (ls *loopState) publishFrom(m *Msg, from *session) int {
 	}
 	clear(ls.matches) // drop references for the GC
 	n := len(ls.pending)
+	sh := &ls.shared311
+	sh.on = n > 1
 	for i := range ls.pending {
 		ls.route(&ls.pending[i])
 	}
+	sh.on, sh.msg = false, nil // m may be recycled once routing is done
 	clear(ls.pending)
 	return n
 }
@@ -440,6 +443,24 @@ func (ls *loopState) resend(s *session) {
 // [MQTT-3.1.2-24].
 func (ls *loopState) send(cs *conn, d *delivery, pid uint16, dup bool) bool {
 	d.m.checkLive()
+	if sh := &ls.shared311; sh.on && d.qos == 0 && cs.version < mqtt.Version5 && len(d.m.Payload) < splitPayload {
+		if sh.msg != d.m || sh.version != cs.version || sh.retain != d.retain {
+			p := &ls.out
+			p.Dup, p.QoS, p.Retain, p.PacketID = false, 0, d.retain, 0
+			p.Topic, p.Payload = d.m.Topic, d.m.Payload
+			sh.pkt = mqtt.AppendPublish(sh.pkt[:0], cs.version, p)
+			sh.msg, sh.version, sh.retain = d.m, cs.version, d.retain
+		}
+		if len(sh.pkt) > int(cs.maxPacketOut) {
+			ls.m.Drop(metrics.DropTooLarge)
+			return false
+		}
+		cs.c.Write(sh.pkt)
+		ls.m.PacketOut(sh.pkt[0])
+		ls.m.Sent(len(sh.pkt))
+		ls.m.PublishOut(0, len(d.m.Payload))
+		return true
+	}
 	p := &ls.out
 	p.Dup = dup
 	p.QoS = d.qos

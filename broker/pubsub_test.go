@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 	"time"
@@ -138,6 +139,73 @@ func TestOverlappingSubscriptionsOneCopy(t *testing.T) {
 	}
 	for _, c := range append([]*tb.Client{both, later}, singles...) {
 		c.ExpectNothing(100 * time.Millisecond) // one copy each
+	}
+}
+
+// TestFanoutEncodingPerSubscriber: one loop hands each message to several
+// 3.1.1 subscribers, a QoS 1 grant and a 5.0 subscriber at once, then to
+// mixed 3.1 and 3.1.1 ones (sol encodes a QoS 0 PUBLISH once for
+// all 3.1/3.1.1 subscribers of a message). Every subscriber gets exactly
+// the bytes its version and grant call for, message after message; a
+// retained message goes on to live subscribers with RETAIN 0
+// [MQTT-3.3.1-9], except to a Mosquitto bridge, which keeps it.
+func TestFanoutEncodingPerSubscriber(t *testing.T) {
+	addr := tb.Start(t, broker.Options{Loops: 1})
+	type sub struct {
+		c       *tb.Client
+		version byte
+	}
+	// Three of one version first, so that a stale encoding would be reused
+	// from one message to the next; then mixed 3.1 and 3.1.1.
+	var subs, mixed []sub
+	for i := range 3 {
+		c := tb.ConnectClient(t, addr, v311, fmt.Sprintf("enc-%d", i), true)
+		c.Subscribe("enc/#", 0)
+		subs = append(subs, sub{c, v311})
+	}
+	for i, v := range []byte{v31, v311, v31} {
+		c := tb.ConnectClient(t, addr, v, fmt.Sprintf("mix-%d", i), true)
+		c.Subscribe("mix/#", 0)
+		mixed = append(mixed, sub{c, v})
+	}
+	// A Mosquitto bridge's 3.1.1 subscription keeps the RETAIN flag
+	// (Retain As Published): same message, other bytes.
+	bridge := tb.Dial(t, addr, v311)
+	bridge.Connect(&mqtt.Connect{ProtocolLevel: v311, Bridge: true, ClientID: []byte("enc-bridge"), CleanStart: true, KeepAlive: 60})
+	bridge.Subscribe("enc/#", 0)
+	subs = append(subs, sub{bridge, v311})
+	q1 := tb.ConnectClient(t, addr, v311, "enc-q1", true)
+	q1.Subscribe("enc/#", 1)
+	c5, _ := connect5(t, addr, "enc-5", mqtt.Properties{})
+	sub5(t, c5, 1, 0, mqtt.Subscription{Filter: []byte("enc/#")})
+	pub := tb.ConnectClient(t, addr, v311, "enc-pub", true)
+	for i, topic := range []string{"enc/a", "enc/a", "enc/b/long/er", "enc/r", "enc/c"} {
+		payload := []byte(fmt.Sprintf("message %d", i))
+		pub.Publish(topic, 0, topic == "enc/r", 0, payload)
+		for _, s := range subs {
+			retain := topic == "enc/r" && s.c == bridge
+			want := mqtt.AppendPublish(nil, s.version, &mqtt.Publish{Topic: []byte(topic), Payload: payload, Retain: retain})
+			got, err := s.c.ReadRaw(2 * time.Second)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("message %d to a %d client: got % x (%v), want % x", i, s.version, got, err, want)
+			}
+		}
+		if p := q1.Expect(mqtt.PUBLISH).Publish; p.QoS != 0 || string(p.Payload) != string(payload) || p.Retain {
+			t.Fatalf("message %d to the QoS 1 grant: QoS %d retain %v %q", i, p.QoS, p.Retain, p.Payload)
+		}
+		if p := c5.Expect(mqtt.PUBLISH).Publish; string(p.Topic) != topic || string(p.Payload) != string(payload) {
+			t.Fatalf("message %d to 5.0: %q %q", i, p.Topic, p.Payload)
+		}
+	}
+	for i := range 3 {
+		topic, payload := fmt.Sprintf("mix/%d", i), []byte(fmt.Sprintf("mixed %d", i))
+		pub.Publish(topic, 0, false, 0, payload)
+		for _, s := range mixed {
+			want := mqtt.AppendPublish(nil, s.version, &mqtt.Publish{Topic: []byte(topic), Payload: payload})
+			if got, err := s.c.ReadRaw(2 * time.Second); err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("mixed message %d to a %d client: got % x (%v), want % x", i, s.version, got, err, want)
+			}
+		}
 	}
 }
 
