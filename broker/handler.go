@@ -42,13 +42,14 @@ type loopState struct {
 	codes   []mqtt.ReasonCode
 	matches []trie.Match[*session]
 	pending []delivery // one publish's deliveries after merging overlaps
-	// shared311 is the encoding of the QoS 0 PUBLISH that publishFrom is
-	// handing to several 3.1/3.1.1 subscribers of this loop: the bytes are
-	// the same for each (no packet identifier, no properties), so send
-	// encodes them once per message. Valid only while publishFrom routes
-	// msg, whose publisher's reference keeps it from being recycled.
+	// shared311 is the encoding of the QoS 0 PUBLISH that publishFrom (or
+	// Mail, for a batch) is handing to several 3.1/3.1.1 subscribers of
+	// this loop: the bytes are the same for each (no packet identifier, no
+	// properties), so send encodes them once per message. Valid only while
+	// publishFrom routes msg, whose publisher's reference keeps it from
+	// being recycled, or while Mail works through one batch.
 	shared311 struct {
-		on      bool // publishFrom is routing a message to several sessions
+		on      bool // publishFrom or Mail is handing messages to several sessions
 		msg     *Msg // nil: nothing encoded yet
 		version byte
 		retain  bool
@@ -198,10 +199,18 @@ func (h *handler) Mail(l *loop.Loop, m any) {
 	ls.mails++
 	switch m := m.(type) {
 	case *batch:
+		// A message for several sessions here comes as consecutive
+		// entries: share the encoding between them as publishFrom does.
+		// Each entry holds a reference, and the batch was complete before
+		// it came, so a Msg released below cannot come back as another
+		// message later in this batch.
+		sh := &ls.shared311
+		sh.on = len(m.ds) > 1
 		for i := range m.ds {
 			ls.deliver(&m.ds[i])
 			m.ds[i].m.release() // the batch's; queue or inflight took their own
 		}
+		sh.on, sh.msg = false, nil
 		clear(m.ds)
 		m.ds = m.ds[:0]
 		select {

@@ -142,7 +142,7 @@ func TestOverlappingSubscriptionsOneCopy(t *testing.T) {
 	}
 }
 
-// TestFanoutEncodingPerSubscriber: one loop hands each message to several
+// TestFanoutEncodingPerSubscriber: a loop hands each message to several
 // 3.1.1 subscribers, a QoS 1 grant and a 5.0 subscriber at once, then to
 // mixed 3.1 and 3.1.1 ones (sol encodes a QoS 0 PUBLISH once for
 // all 3.1/3.1.1 subscribers of a message). Every subscriber gets exactly
@@ -150,7 +150,16 @@ func TestOverlappingSubscriptionsOneCopy(t *testing.T) {
 // retained message goes on to live subscribers with RETAIN 0
 // [MQTT-3.3.1-9], except to a Mosquitto bridge, which keeps it.
 func TestFanoutEncodingPerSubscriber(t *testing.T) {
-	addr := tb.Start(t, broker.Options{Loops: 1})
+	for _, loops := range []int{1, 2} {
+		t.Run(fmt.Sprintf("loops=%d", loops), func(t *testing.T) { testFanoutEncoding(t, loops) })
+	}
+}
+
+// testFanoutEncoding is TestFanoutEncodingPerSubscriber on a broker with
+// loops loops: with 2, some subscribers get the message through a batch
+// from the publisher's loop.
+func testFanoutEncoding(t *testing.T, loops int) {
+	addr := tb.Start(t, broker.Options{Loops: loops})
 	type sub struct {
 		c       *tb.Client
 		version byte
