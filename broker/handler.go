@@ -48,16 +48,10 @@ type loopState struct {
 	// properties), so send encodes them once per message. Valid only while
 	// publishFrom routes msg, whose publisher's reference keeps it from
 	// being recycled, or while Mail works through one batch.
-	shared311 struct {
-		on      bool // publishFrom or Mail is handing messages to several sessions
-		msg     *Msg // nil: nothing encoded yet
-		version byte
-		retain  bool
-		pkt     []byte
-	}
-	seen    map[*session]int // session -> index in pending, for merging
-	avail   func(*session) bool
-	exclude *session // a session avail must refuse (shared redelivery)
+	shared311 sharedEncoding
+	seen      map[*session]int // session -> index in pending, for merging
+	avail     func(*session) bool
+	exclude   *session // a session avail must refuse (shared redelivery)
 
 	// queuedBytes is the size of the messages in this loop's session
 	// queues: written by this loop only, so the atomic Add on every queue
@@ -205,12 +199,12 @@ func (h *handler) Mail(l *loop.Loop, m any) {
 		// it came, so a Msg released below cannot come back as another
 		// message later in this batch.
 		sh := &ls.shared311
-		sh.on = len(m.ds) > 1
+		sh.begin(len(m.ds) > 1)
 		for i := range m.ds {
 			ls.deliver(&m.ds[i])
 			m.ds[i].m.release() // the batch's; queue or inflight took their own
 		}
-		sh.on, sh.msg = false, nil
+		sh.end()
 		clear(m.ds)
 		m.ds = m.ds[:0]
 		select {

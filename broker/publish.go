@@ -261,14 +261,38 @@ func (ls *loopState) publishFrom(m *Msg, from *session) int {
 	clear(ls.matches) // drop references for the GC
 	n := len(ls.pending)
 	sh := &ls.shared311
-	sh.on = n > 1
+	sh.begin(n > 1)
 	for i := range ls.pending {
 		ls.route(&ls.pending[i])
 	}
-	sh.on, sh.msg = false, nil // m may be recycled once routing is done
+	sh.end() // m may be recycled once routing is done
 	clear(ls.pending)
 	return n
 }
+
+// sharedEncoding is loopState.shared311: the encoding of a QoS 0 PUBLISH
+// for 3.1/3.1.1 subscribers, shared by send between the sessions one
+// message goes to within one scope (a publishFrom, or one batch in Mail).
+type sharedEncoding struct {
+	on      bool // inside a scope that goes to several sessions
+	msg     *Msg // the message pkt encodes; nil: none yet
+	version byte
+	retain  bool
+	pkt     []byte
+}
+
+// begin opens a scope; on says whether send may share encodings in it. In
+// soldebug builds it panics if the scope before did not end: a cache left
+// behind could name a Msg recycled since as another message.
+func (sh *sharedEncoding) begin(on bool) {
+	if msgDebug && sh.msg != nil {
+		msgRefPanic(sh.msg, "shared encoding left over from an earlier scope")
+	}
+	sh.on = on
+}
+
+// end closes the scope; the Msg it cached may be recycled from now on.
+func (sh *sharedEncoding) end() { sh.on, sh.msg = false, nil }
 
 // route hands d to its session: directly if this loop owns it, else into
 // the batch for the owner loop.

@@ -3,6 +3,7 @@ package broker_test
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -215,6 +216,47 @@ func testFanoutEncoding(t *testing.T, loops int) {
 				t.Fatalf("mixed message %d to a %d client: got % x (%v), want % x", i, s.version, got, err, want)
 			}
 		}
+	}
+}
+
+// TestFanoutSharedEncodingTooLarge: a 5.0 publisher's PUBLISH with a topic
+// alias fits the broker's maximum packet size, but its 3.1.1 form (topic
+// written out, no alias) does not. Every 3.1.1 subscriber has it dropped,
+// the ones served from the shared encoding too, and gets the messages
+// before and after it.
+func TestFanoutSharedEncodingTooLarge(t *testing.T) {
+	for _, loops := range []int{1, 2} {
+		t.Run(fmt.Sprintf("loops=%d", loops), func(t *testing.T) {
+			addr := tb.Start(t, broker.Options{Loops: loops, MaxPacketSize: 100, TopicAliasMaximum: 4})
+			subs := make([]*tb.Client, 4)
+			for i := range subs {
+				subs[i] = tb.ConnectClient(t, addr, v311, fmt.Sprintf("big-%d", i), true)
+				subs[i].Subscribe("t/#", 0)
+			}
+			pub, _ := connect5(t, addr, "big-pub", mqtt.Properties{})
+			topic := "t/" + strings.Repeat("x", 38)
+			for i, payload := range []string{"before", strings.Repeat("y", 80), "after"} {
+				p := &mqtt.Publish{Payload: []byte(payload)}
+				if i == 0 {
+					p.Topic = []byte(topic) // sets alias 1; later ones use it alone
+				}
+				p.Props.TopicAlias = 1
+				p.Props.Set(mqtt.PropTopicAlias)
+				pkt := mqtt.AppendPublish(nil, v5, p)
+				if len(pkt) > 100 {
+					t.Fatalf("inbound PUBLISH %d is %d bytes, above the maximum itself", i, len(pkt))
+				}
+				pub.Write(pkt)
+			}
+			for i, c := range subs {
+				for _, want := range []string{"before", "after"} {
+					w := mqtt.AppendPublish(nil, v311, &mqtt.Publish{Topic: []byte(topic), Payload: []byte(want)})
+					if got, err := c.ReadRaw(2 * time.Second); err != nil || !bytes.Equal(got, w) {
+						t.Fatalf("subscriber %d: got % x (%v), want %q", i, got, err, want)
+					}
+				}
+			}
+		})
 	}
 }
 
