@@ -160,7 +160,9 @@ func TestFanoutEncodingPerSubscriber(t *testing.T) {
 // loops loops: with 2, some subscribers get the message through a batch
 // from the publisher's loop.
 func testFanoutEncoding(t *testing.T, loops int) {
-	addr := tb.Start(t, broker.Options{Loops: loops})
+	// An inflight window of 2: a packet identifier that an acknowledgement
+	// does not clear stalls the QoS 1/2 part.
+	addr := tb.Start(t, broker.Options{Loops: loops, MaxInflight: 2})
 	type sub struct {
 		c       *tb.Client
 		version byte
@@ -206,6 +208,48 @@ func testFanoutEncoding(t *testing.T, loops int) {
 		if p := c5.Expect(mqtt.PUBLISH).Publish; string(p.Topic) != topic || string(p.Payload) != string(payload) {
 			t.Fatalf("message %d to 5.0: %q %q", i, p.Topic, p.Payload)
 		}
+	}
+	// QoS 1 and 2: the same bytes but each subscriber's own packet
+	// identifier, which its acknowledgement must then clear.
+	var qsubs []sub
+	grants := []byte{1, 1, 2, 1}
+	for i, g := range grants {
+		c := tb.ConnectClient(t, addr, v311, fmt.Sprintf("q-%d", i), true)
+		c.Subscribe("q/#", g)
+		qsubs = append(qsubs, sub{c, v311})
+	}
+	for i := range 4 {
+		topic, payload := "q/t", []byte(fmt.Sprintf("acked %d", i))
+		pub.Publish(topic, 2, false, uint16(100+i), payload)
+		pub.Expect(mqtt.PUBREC)
+		pub.Write(mqtt.AppendPubAck(nil, v311, mqtt.PUBREL, uint16(100+i), 0, nil))
+		pub.Expect(mqtt.PUBCOMP)
+		for j, s := range qsubs {
+			got, err := s.c.ReadRaw(2 * time.Second)
+			if err != nil || len(got) < 4 {
+				t.Fatalf("QoS message %d to subscriber %d: % x (%v)", i, j, got, err)
+			}
+			var p mqtt.Packet
+			if err := mqtt.Decode(got, v311, &p); err != nil || p.Type != mqtt.PUBLISH || p.Publish.PacketID == 0 {
+				t.Fatalf("QoS message %d to subscriber %d: % x (%v)", i, j, got, err)
+			}
+			want := mqtt.AppendPublish(nil, v311, &mqtt.Publish{Topic: []byte(topic), Payload: payload, QoS: grants[j], PacketID: p.Publish.PacketID})
+			if !bytes.Equal(got, want) {
+				t.Fatalf("QoS message %d to subscriber %d: got % x, want % x", i, j, got, want)
+			}
+			if grants[j] == 1 {
+				s.c.Write(mqtt.AppendPubAck(nil, v311, mqtt.PUBACK, p.Publish.PacketID, 0, nil))
+				continue
+			}
+			s.c.Write(mqtt.AppendPubAck(nil, v311, mqtt.PUBREC, p.Publish.PacketID, 0, nil))
+			if rel := s.c.Expect(mqtt.PUBREL); rel.PubAck.PacketID != p.Publish.PacketID {
+				t.Fatalf("PUBREL for %d, want %d", rel.PubAck.PacketID, p.Publish.PacketID)
+			}
+			s.c.Write(mqtt.AppendPubAck(nil, v311, mqtt.PUBCOMP, p.Publish.PacketID, 0, nil))
+		}
+	}
+	for _, s := range qsubs {
+		s.c.ExpectNothing(100 * time.Millisecond) // acknowledged: nothing resent
 	}
 	for i := range 3 {
 		topic, payload := fmt.Sprintf("mix/%d", i), []byte(fmt.Sprintf("mixed %d", i))
