@@ -258,16 +258,11 @@ func TestParseSources(t *testing.T) {
 	}
 }
 
-func TestTable(t *testing.T) {
-	dir := t.TempDir()
-	lines := `{"label":"fan-in","broker":"sol","mode":"flow","msg_per_s":300,"lost":0,"rss_start_kb":1000}
-{"label":"fan-in","broker":"mosquitto","mode":"flow","msg_per_s":100,"lost":0,"rss_start_kb":3000}
-{"label":"fan-in","broker":"sol","mode":"flow","msg_per_s":500,"lost":0,"rss_start_kb":1000}
-{"label":"fan-in","broker":"mosquitto","mode":"flow","msg_per_s":400,"lost":2,"error":"timeout"}
-{"label":"fan-in","broker":"sol","mode":"flow","msg_per_s":100,"lost":0,"rss_start_kb":1000}
-{"label":"fan-in","broker":"mosquitto","mode":"flow","msg_per_s":200,"lost":0,"rss_start_kb":3000}
-`
-	f := filepath.Join(dir, "r.jsonl")
+// tableOf writes lines (JSON results, one per line) to a file and returns
+// the table mqload prints for it.
+func tableOf(t *testing.T, lines string) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "r.jsonl")
 	if err := os.WriteFile(f, []byte(lines), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +270,18 @@ func TestTable(t *testing.T) {
 	if err := printTable(&out, []string{f}); err != nil {
 		t.Fatal(err)
 	}
-	s := out.String()
+	return out.String()
+}
+
+func TestTable(t *testing.T) {
+	lines := `{"label":"fan-in","broker":"sol","mode":"flow","msg_per_s":300,"lost":0,"rss_start_kb":1000}
+{"label":"fan-in","broker":"mosquitto","mode":"flow","msg_per_s":100,"lost":0,"rss_start_kb":3000}
+{"label":"fan-in","broker":"sol","mode":"flow","msg_per_s":500,"lost":0,"rss_start_kb":1000}
+{"label":"fan-in","broker":"mosquitto","mode":"flow","msg_per_s":400,"lost":2,"error":"timeout"}
+{"label":"fan-in","broker":"sol","mode":"flow","msg_per_s":100,"lost":0,"rss_start_kb":1000}
+{"label":"fan-in","broker":"mosquitto","mode":"flow","msg_per_s":200,"lost":0,"rss_start_kb":3000}
+`
+	s := tableOf(t, lines)
 	// Medians: sol 300, mosquitto 200, ratio 1.50; pairs 3, 1.25 and 0.5,
 	// median 1.25; mosquitto's broken promises and error shown. RSS: one
 	// pair of runs has no start RSS, so two pairs, both 0.33.
@@ -292,7 +298,6 @@ func TestTable(t *testing.T) {
 // nothing) is left out of the medians and of its pair, keeps the pairs
 // after it aligned, and does not change the scenario's kind.
 func TestTableFailedRuns(t *testing.T) {
-	dir := t.TempDir()
 	lines := `{"label":"idle","broker":"sol","ok":false,"error":"broker did not start"}
 {"label":"idle","broker":"mosquitto","mode":"conns","ok":true,"connect_per_s":100,"rss_kb":3000,"rss_start_kb":3000}
 {"label":"idle","broker":"sol","mode":"conns","ok":true,"connect_per_s":300,"rss_kb":1000,"rss_start_kb":1000}
@@ -300,15 +305,7 @@ func TestTableFailedRuns(t *testing.T) {
 {"label":"idle","broker":"sol","mode":"conns","ok":true,"connect_per_s":200,"rss_kb":1500,"rss_start_kb":2000}
 {"label":"idle","broker":"mosquitto","mode":"conns","ok":true,"connect_per_s":400,"rss_kb":3000,"rss_start_kb":4000}
 `
-	f := filepath.Join(dir, "r.jsonl")
-	if err := os.WriteFile(f, []byte(lines), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	if err := printTable(&out, []string{f}); err != nil {
-		t.Fatal(err)
-	}
-	s := out.String()
+	s := tableOf(t, lines)
 	// connects/s: sol 300 and 200 (median 250), mosquitto 100 and 400
 	// (250): 1.00; the only whole pair is the third, 200/400.
 	// Start RSS: sol 1000, 2000; mosquitto 3000, 4000; pairs 2 and 3 are
