@@ -31,24 +31,18 @@ type loopState struct {
 	mails int           // mail items handled this iteration, for m.Iteration
 
 	// Scratch, reused: decoded packets, the encode buffer, match results.
-	connect mqtt.Connect
-	pub     mqtt.Publish
-	out     mqtt.Publish
-	sub     mqtt.Subscribe
-	unsub   mqtt.Unsubscribe
-	ack     mqtt.PubAck
-	disc    mqtt.Disconnect
-	enc     []byte
-	codes   []mqtt.ReasonCode
-	matches []trie.Match[*session]
-	pending []delivery // one publish's deliveries after merging overlaps
-	// shared311 is the encoding of the QoS 0 PUBLISH that publishFrom (or
-	// Mail, for a batch) is handing to several 3.1/3.1.1 subscribers of
-	// this loop: the bytes are the same for each (no packet identifier, no
-	// properties), so send encodes them once per message. Valid only while
-	// publishFrom routes msg, whose publisher's reference keeps it from
-	// being recycled, or while Mail works through one batch.
-	shared311 sharedEncoding
+	connect   mqtt.Connect
+	pub       mqtt.Publish
+	out       mqtt.Publish
+	sub       mqtt.Subscribe
+	unsub     mqtt.Unsubscribe
+	ack       mqtt.PubAck
+	disc      mqtt.Disconnect
+	enc       []byte
+	codes     []mqtt.ReasonCode
+	matches   []trie.Match[*session]
+	pending   []delivery       // one publish's deliveries after merging overlaps
+	shared311 sharedEncoding   // send's QoS 0 encoding for 3.1/3.1.1 subscribers of one message
 	seen      map[*session]int // session -> index in pending, for merging
 	avail     func(*session) bool
 	exclude   *session // a session avail must refuse (shared redelivery)

@@ -271,8 +271,11 @@ func (ls *loopState) publishFrom(m *Msg, from *session) int {
 }
 
 // sharedEncoding is loopState.shared311: the encoding of a QoS 0 PUBLISH
-// for 3.1/3.1.1 subscribers, shared by send between the sessions one
-// message goes to within one scope (a publishFrom, or one batch in Mail).
+// for 3.1/3.1.1 subscribers, the same bytes for each (no packet identifier,
+// no properties), shared by send between the sessions one message goes to
+// within one scope: a publishFrom, whose publisher's reference keeps the
+// Msg from being recycled, or one batch in Mail, whose entries each hold
+// one.
 type sharedEncoding struct {
 	on      bool // inside a scope that goes to several sessions
 	msg     *Msg // the message pkt encodes; nil: none yet

@@ -86,7 +86,10 @@ type blockCache struct {
 // the pool).
 func (c *blockCache) get(class uint8) *queueBlock {
 	if c == nil || c.free[class] == nil {
-		return poolBlock(class)
+		if b, _ := queueBlocks[class].Get().(*queueBlock); b != nil {
+			return b
+		}
+		return &queueBlock{items: make([]delivery, blockSizes[class]), class: class}
 	}
 	b := c.free[class]
 	c.free[class], b.next = b.next, nil
@@ -97,25 +100,13 @@ func (c *blockCache) get(class uint8) *queueBlock {
 // put takes back an empty block; c may be nil.
 func (c *blockCache) put(b *queueBlock) {
 	if c == nil || c.n[b.class] >= blockCacheMax {
-		unpoolBlock(b)
+		b.next = nil
+		queueBlocks[b.class].Put(b)
 		return
 	}
 	b.next = c.free[b.class]
 	c.free[b.class] = b
 	c.n[b.class]++
-}
-
-// poolBlock and unpoolBlock are get and put's slow paths.
-func poolBlock(class uint8) *queueBlock {
-	if b, _ := queueBlocks[class].Get().(*queueBlock); b != nil {
-		return b
-	}
-	return &queueBlock{items: make([]delivery, blockSizes[class]), class: class}
-}
-
-func unpoolBlock(b *queueBlock) {
-	b.next = nil
-	queueBlocks[b.class].Put(b)
 }
 
 // sessionQueue is a session's bounded FIFO of deliveries waiting for the
@@ -264,9 +255,8 @@ func (q *sessionQueue) pop() (delivery, bool) {
 		q.n0--
 	}
 	q.account(-1, -int64(d.m.size()))
-	if q.n == 0 { // head == tail
-		q.blocks.put(q.head)
-		q.head, q.tail, q.hi, q.ti = nil, nil, 0, 0
+	if q.n == 0 {
+		q.release()
 	} else if q.hi == len(q.head.items) {
 		b := q.head
 		q.head, q.hi = b.next, 0

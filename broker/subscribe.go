@@ -54,7 +54,11 @@ func (cs *conn) onSubscribe(pkt []byte) error {
 			}
 		}
 		filter := string(f.Filter)
-		if _, again := s.subs[filter]; len(s.subs) > 0 && !(again && len(s.subs) == 1) {
+		others := len(s.subs) // subscriptions s keeps besides this one
+		if _, again := s.subs[filter]; again {
+			others--
+		}
+		if others > 0 {
 			s.flags.Or(flagMulti) // before the trie can show both (see flagMulti)
 		}
 		replaced := ls.b.subs.Subscribe(filter, s, opts) // [MQTT-3.8.4-3] replaces
