@@ -42,10 +42,10 @@
 //     (BenchmarkEchoPollerWait).
 //   - On Linux the loop's socket reads and writes and its zero-timeout
 //     epoll_wait are raw system calls (sys_linux.go): they never sleep on
-//     non-blocking descriptors, and an ordinary syscall over 20us (a 64 KiB
-//     read, a large writev) had sysmon retake the P and then poll every
-//     20us, which on one CPU cost ~1,000 sysmon wake-ups and ~2,600 context
-//     switches per 2,000 messages of 64 KiB; with raw calls 78 and 209.
+//     non-blocking descriptors, and an ordinary syscall that ran over 20us
+//     had sysmon retake the P and then poll every 20us, which with 64 KiB
+//     messages on one CPU came to ~1,000 sysmon sleeps and ~2,600 context
+//     switches per 2,000 messages (perf stat); with raw calls 78 and 209.
 //   - Listen probes the address with a socket bound without SO_REUSEPORT
 //     and closes it before binding the group, so a port another process
 //     holds (a second sol) fails with EADDRINUSE. The window between the

@@ -11,11 +11,12 @@ import (
 // calls, without telling the Go scheduler that the goroutine entered the
 // kernel. A plain syscall that runs longer than 20 µs lets sysmon take the
 // loop's P away and keeps sysmon polling every 20 µs: with 64 KiB messages,
-// on a broker pinned to one CPU, that was ~1,000 sysmon wake-ups and ~2,600
-// context switches per 2,000 messages (perf stat). Blocking waits stay ordinary (the poller parks in the netpoller),
-// and so do calls that may copy more than rawMax bytes: while a raw call
-// runs, its P cannot be taken back, so a stop-the-world or the process's
-// other goroutines would wait for a copy of several MiB. Under the race
+// on a broker pinned to one CPU, that was ~1,000 sysmon sleeps and ~2,600
+// context switches per 2,000 messages (perf stat). Blocking waits stay
+// ordinary (the poller parks in the netpoller), and so do calls that may
+// copy more than rawMax bytes: while a raw call runs, its P cannot be taken
+// back, so a stop-the-world or the process's other goroutines would wait
+// for a copy of several MiB. Under the race
 // detector the raw calls tell it what the kernel read and wrote, as
 // unix.Read and unix.Write do (sys_linux_race.go).
 
