@@ -196,11 +196,7 @@ func testFanoutEncoding(t *testing.T, loops int) {
 		pub.Publish(topic, 0, topic == "enc/r", 0, payload)
 		for _, s := range subs {
 			retain := topic == "enc/r" && s.c == bridge
-			want := mqtt.AppendPublish(nil, s.version, &mqtt.Publish{Topic: []byte(topic), Payload: payload, Retain: retain})
-			got, err := s.c.ReadRaw(2 * time.Second)
-			if err != nil || !bytes.Equal(got, want) {
-				t.Fatalf("message %d to a %d client: got % x (%v), want % x", i, s.version, got, err, want)
-			}
+			expectPublishBytes(t, s.c, s.version, &mqtt.Publish{Topic: []byte(topic), Payload: payload, Retain: retain})
 		}
 		if p := q1.Expect(mqtt.PUBLISH).Publish; p.QoS != 0 || string(p.Payload) != string(payload) || p.Retain {
 			t.Fatalf("message %d to the QoS 1 grant: QoS %d retain %v %q", i, p.QoS, p.Retain, p.Payload)
@@ -255,11 +251,18 @@ func testFanoutEncoding(t *testing.T, loops int) {
 		topic, payload := fmt.Sprintf("mix/%d", i), []byte(fmt.Sprintf("mixed %d", i))
 		pub.Publish(topic, 0, false, 0, payload)
 		for _, s := range mixed {
-			want := mqtt.AppendPublish(nil, s.version, &mqtt.Publish{Topic: []byte(topic), Payload: payload})
-			if got, err := s.c.ReadRaw(2 * time.Second); err != nil || !bytes.Equal(got, want) {
-				t.Fatalf("mixed message %d to a %d client: got % x (%v), want % x", i, s.version, got, err, want)
-			}
+			expectPublishBytes(t, s.c, s.version, &mqtt.Publish{Topic: []byte(topic), Payload: payload})
 		}
+	}
+}
+
+// expectPublishBytes reads c's next packet and fails unless it is exactly
+// p encoded at version.
+func expectPublishBytes(t *testing.T, c *tb.Client, version byte, p *mqtt.Publish) {
+	t.Helper()
+	want := mqtt.AppendPublish(nil, version, p)
+	if got, err := c.ReadRaw(2 * time.Second); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("%s (version %d): got % x (%v), want % x", p.Topic, version, got, err, want)
 	}
 }
 
@@ -292,12 +295,9 @@ func TestFanoutSharedEncodingTooLarge(t *testing.T) {
 				}
 				pub.Write(pkt)
 			}
-			for i, c := range subs {
+			for _, c := range subs {
 				for _, want := range []string{"before", "after"} {
-					w := mqtt.AppendPublish(nil, v311, &mqtt.Publish{Topic: []byte(topic), Payload: []byte(want)})
-					if got, err := c.ReadRaw(2 * time.Second); err != nil || !bytes.Equal(got, w) {
-						t.Fatalf("subscriber %d: got % x (%v), want %q", i, got, err, want)
-					}
+					expectPublishBytes(t, c, v311, &mqtt.Publish{Topic: []byte(topic), Payload: []byte(want)})
 				}
 			}
 		})
