@@ -66,7 +66,7 @@ func New(o Options) (*Broker, error) {
 	b := &Broker{
 		opts:     o,
 		log:      o.Logger,
-		subs:     trie.NewIndex[*session](),
+		subs:     trie.NewIndexFor[*session](o.Loops), // each loop matches as its own reader
 		retained: trie.NewRetained[*Msg](),
 	}
 	// TLS listeners handshake in soltls's wrapper before the broker's

@@ -220,7 +220,7 @@ func (ls *loopState) publishFrom(m *Msg, from *session) int {
 			b.retained.Set(string(m.Topic), m, m.size()) // [MQTT-3.3.1-5]
 		}
 	}
-	ls.matches = b.subs.Match(m.Topic, ls.matches[:0], ls.avail)
+	ls.matches = b.subs.MatchFrom(ls.idx, m.Topic, ls.matches[:0], ls.avail)
 	if len(ls.matches) == 0 {
 		return 0
 	}
@@ -670,7 +670,7 @@ func (ls *loopState) redistributeShared(s *session) {
 // It reports false when there is none.
 func (ls *loopState) redeliver(from *session, d *delivery) bool {
 	ls.exclude = from
-	ls.matches = ls.b.subs.Match(d.m.Topic, ls.matches[:0], ls.avail)
+	ls.matches = ls.b.subs.MatchFrom(ls.idx, d.m.Topic, ls.matches[:0], ls.avail)
 	ls.exclude = nil
 	for i := range ls.matches {
 		mt := &ls.matches[i]

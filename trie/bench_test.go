@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -127,6 +128,35 @@ func BenchmarkMatchParallel(b *testing.B) {
 				for pb.Next() {
 					dst = bi.x.Match(bi.topics[i%len(bi.topics)], dst[:0], nil)
 					i++
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkMatchOneShard matches one topic from GOMAXPROCS goroutines at
+// once, all in the same shard (a fleet under one first level), on an Index
+// with one reader slot and on one with a slot per goroutine (as the broker
+// makes it: one per loop). ns/op is wall time per match over all
+// goroutines, so with free slots it should fall as goroutines are added.
+func BenchmarkMatchOneShard(b *testing.B) {
+	for _, perReader := range []bool{false, true} {
+		b.Run(fmt.Sprintf("slot-per-reader=%v", perReader), func(b *testing.B) {
+			readers := 1
+			if perReader {
+				readers = runtime.GOMAXPROCS(0)
+			}
+			x := NewIndexFor[int](readers)
+			x.Subscribe("devices/#", 1, SubOptions{})
+			x.Subscribe("devices/+/telemetry", 2, SubOptions{})
+			b.ReportAllocs()
+			var next atomic.Int32
+			b.RunParallel(func(pb *testing.PB) {
+				r := int(next.Add(1)) - 1
+				topic := []byte("devices/42/telemetry")
+				dst := make([]Match[int], 0, 4)
+				for pb.Next() {
+					dst = x.MatchFrom(r, topic, dst[:0], nil)
 				}
 			})
 		})

@@ -1,5 +1,6 @@
 // Package trie holds the subscription index and the retained-message store,
-// shared by every event loop: sharded by first topic level, an RWMutex per shard,
+// shared by every event loop: sharded by first topic level, a readers-writer
+// lock per shard (split by reader in the Index),
 // generic over the subscriber type so that it never imports the broker.
 //
 // # Index
@@ -34,10 +35,18 @@
 //
 // # Locks
 //
-// Every shard has one sync.RWMutex; no code path holds two, and none calls
-// out (avail, the Retained.Match callback) while holding one. Counters are
-// atomics outside the locks, so Count and Bytes may briefly disagree with a
-// concurrent walk.
+// Every Retained shard has one sync.RWMutex. Every Index shard has a
+// shardLock: one sync.RWMutex per reader slot, each on its own cache line.
+// NewIndexFor(n) gives the broker a slot per event loop (up to 8), and each
+// loop matches as its own reader (MatchFrom), so loops matching topics of
+// one shard at once (a fleet under "devices/") write no common lock word;
+// with one RWMutex both wrote its reader count. In a 2-loop fan-in at QoS 0
+// (mqload, 10 publishers, one subscriber) the trie's share of the broker's
+// CPU went from 19-20% to 14-17% with the split; it costs the Index 36 KB.
+// Subscribe and Unsubscribe write-lock all of one shard's slots in order.
+// No code path holds locks of two shards, and none calls out (avail, the
+// Retained.Match callback) while holding one. Counters are atomics outside
+// the locks, so Count and Bytes may briefly disagree with a concurrent walk.
 //
 // # Decisions beyond DESIGN.md
 //

@@ -2,7 +2,6 @@ package trie
 
 import (
 	"strings"
-	"sync"
 	"sync/atomic"
 )
 
@@ -13,7 +12,7 @@ import (
 //
 // Filters are sharded by their first level into shardCount shards, plus one
 // shard for filters whose first level is "+" or "#". Each shard has its own
-// RWMutex. All methods are safe for concurrent use by any goroutine; no method
+// readers-writer lock, split into reader slots (NewIndexFor). All methods are safe for concurrent use by any goroutine; no method
 // holds more than one shard lock at a time, and no lock is held while calling
 // the avail callback given to Match.
 //
@@ -27,12 +26,15 @@ type Index[S comparable] struct {
 	shards [shardCount]indexShard[S]
 	wild   indexShard[S]
 	count  atomic.Int64
+	// readers is how many reader slots each shard's lock uses (see
+	// NewIndexFor and MatchFrom); 0 in the zero Index means 1.
+	readers int
 }
 
 // indexShard is one lock, the filters without wildcards keyed by the whole
 // filter, and the tree of the filters with wildcards.
 type indexShard[S comparable] struct {
-	mu sync.RWMutex
+	mu shardLock
 	// exact holds the filters without "+" or "#": most of a device fleet's
 	// subscriptions. One map look-up by the whole topic finds them, and the
 	// tree stays small, so a match touches fewer cache lines.
@@ -74,6 +76,17 @@ func NewIndex[S comparable]() *Index[S] {
 	return new(Index[S])
 }
 
+// NewIndexFor returns an empty Index for readers goroutines that match at
+// once, each with its own number (MatchFrom): their matches then share no
+// lock word (up to 8 readers; more share slots). Subscribe and Unsubscribe
+// take one lock per reader, up to 8.
+func NewIndexFor[S comparable](readers int) *Index[S] {
+	return &Index[S]{readers: min(max(readers, 1), readerSlots)}
+}
+
+// slots is the number of reader slots in use.
+func (x *Index[S]) slots() int { return max(x.readers, 1) }
+
 // shardFor returns the shard that holds filter (without any $share prefix).
 func (x *Index[S]) shardFor(filter string) *indexShard[S] {
 	first := firstLevel(filter)
@@ -92,7 +105,7 @@ func (x *Index[S]) shardFor(filter string) *indexShard[S] {
 func (x *Index[S]) Subscribe(filter string, s S, o SubOptions) (replaced bool) {
 	group, f := splitShare(filter)
 	sh := x.shardFor(f)
-	sh.mu.Lock()
+	sh.mu.lock(x.slots())
 	var l *leaf[S]
 	if hasWildcard(f) {
 		n, own := sh.root.descend(f, filter)
@@ -120,7 +133,7 @@ func (x *Index[S]) Subscribe(filter string, s S, o SubOptions) (replaced bool) {
 	} else {
 		replaced = l.addMember(group, filter, s, o)
 	}
-	sh.mu.Unlock()
+	sh.mu.unlock(x.slots())
 	if !replaced {
 		x.count.Add(1)
 	}
@@ -262,7 +275,7 @@ type step[S comparable] struct {
 func (x *Index[S]) Unsubscribe(filter string, s S) (existed bool) {
 	group, f := splitShare(filter)
 	sh := x.shardFor(f)
-	sh.mu.Lock()
+	sh.mu.lock(x.slots())
 	if !hasWildcard(f) {
 		if l := sh.exact[f]; l != nil {
 			if group == "" {
@@ -274,7 +287,7 @@ func (x *Index[S]) Unsubscribe(filter string, s S) (existed bool) {
 				delete(sh.exact, f)
 			}
 		}
-		sh.mu.Unlock()
+		sh.mu.unlock(x.slots())
 		if existed {
 			x.count.Add(-1)
 		}
@@ -310,7 +323,7 @@ func (x *Index[S]) Unsubscribe(filter string, s S) (existed bool) {
 			prune(n, path)
 		}
 	}
-	sh.mu.Unlock()
+	sh.mu.unlock(x.slots())
 	if existed {
 		x.count.Add(-1)
 	}
@@ -372,28 +385,35 @@ func (x *Index[S]) Count() int {
 // Match does not allocate when dst has room for the result, counting every
 // member of each matching shared group when avail is not nil. The order of the
 // entries is unspecified. Safe for concurrent use; holds one shard's read
-// lock at a time.
+// lock at a time. It is MatchFrom for reader 0.
 func (x *Index[S]) Match(topic []byte, dst []Match[S], avail func(S) bool) []Match[S] {
+	return x.MatchFrom(0, topic, dst, avail)
+}
+
+// MatchFrom is Match for reader number reader (0 and up; see NewIndexFor):
+// readers with different numbers take different slots of the shard locks.
+func (x *Index[S]) MatchFrom(reader int, topic []byte, dst []Match[S], avail func(S) bool) []Match[S] {
 	if len(topic) == 0 {
 		return dst
 	}
+	n := x.slots()
 	base := len(dst)
 	m := matcher[S]{topic: topic, dst: dst, pickNow: avail == nil}
 	sh := &x.shards[shardOf(firstLevel(topic))]
-	sh.mu.RLock()
+	mu := sh.mu.rlock(reader, n)
 	if l := sh.exact[string(topic)]; l != nil {
 		m.appendLeaf(l)
 	}
 	m.walk(&sh.root, 0, false)
-	sh.mu.RUnlock()
+	mu.RUnlock()
 	// Between the two locks a subscriber may leave one shard and join the
 	// other: one Match can return both (the broker copes, see its
 	// flagMulti). Tests built with -tags soldebug can stop here.
 	betweenShards(topic)
 	if topic[0] != '$' { // [MQTT-4.7.2-1]
-		x.wild.mu.RLock()
+		mu := x.wild.mu.rlock(reader, n)
 		m.walk(&x.wild.root, 0, false)
-		x.wild.mu.RUnlock()
+		mu.RUnlock()
 	}
 	if !m.runs {
 		return m.dst

@@ -398,9 +398,17 @@ func TestDifferential(t *testing.T) {
 }
 
 // TestConcurrent subscribes, unsubscribes and matches from many goroutines
-// (run it with -race), then checks that the index ends exactly empty.
+// (run it with -race), then checks that the index ends exactly empty. It
+// runs on an Index with one reader slot and on one with 4, where the 8
+// workers match as readers 0 to 7 (two to a slot), so that a writer that
+// failed to lock some slot would race with the readers on it.
 func TestConcurrent(t *testing.T) {
-	x := NewIndex[int]()
+	for _, readers := range []int{1, 4} {
+		t.Run(fmt.Sprintf("readers=%d", readers), func(t *testing.T) { testConcurrent(t, NewIndexFor[int](readers)) })
+	}
+}
+
+func testConcurrent(t *testing.T, x *Index[int]) {
 	const workers = 8
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -435,7 +443,7 @@ func TestConcurrent(t *testing.T) {
 					if i%2 == 0 {
 						avail = nil
 					}
-					dst = x.Match([]byte(randomTopic(r)), dst[:0], avail)
+					dst = x.MatchFrom(w, []byte(randomTopic(r)), dst[:0], avail)
 					for _, m := range dst {
 						if m.Sub < 0 || m.Sub >= workers || m.run != 0 {
 							t.Errorf("bad match %+v", m)
