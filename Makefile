@@ -26,12 +26,13 @@ run: build
 	./$(BIN) -c sol.conf
 
 # make test: vet (also the BSD and macOS builds of every package), then every test with
-# the race detector, then the broker's tests once more built with soldebug:
-# freed messages poisoned, use after free and leaked references caught
-# (TestLargePayloadsIntact's leak check counts only in that build).
+# the race detector, then the broker's and the trie's tests once more built
+# with soldebug: freed messages poisoned, use after free and leaked
+# references caught (TestLargePayloadsIntact's leak check counts only in
+# that build), and the trie's hook that stops a Match between two shards.
 test: vet
 	$(GO) test -race -count=1 -timeout 12m ./...
-	$(GO) test -tags soldebug -count=1 -timeout 5m ./broker/
+	$(GO) test -tags soldebug -count=1 -timeout 5m ./broker/ ./trie/
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
@@ -46,7 +47,7 @@ bench:
 
 # Each fuzz target runs for FUZZTIME (go test allows one target per run).
 fuzz:
-	@for pkg in ./mqtt/ ./broker/; do \
+	@for pkg in ./mqtt/ ./trie/ ./broker/; do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "fuzzing $$pkg $$f for $(FUZZTIME)"; \
 	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \

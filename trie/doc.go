@@ -16,7 +16,8 @@
 // subscription (BenchmarkIndexMemory); its effect on BenchmarkMatch was
 // within the noise of the shared machine it was measured on. Match takes the read
 // lock of the topic's first-level shard, then (unless the topic starts with
-// '$', [MQTT-4.7.2-1]) the wild shard's, one at a time, and copies what
+// '$', [MQTT-4.7.2-1], or the wild shard holds no subscription) the wild
+// shard's, one at a time, and copies what
 // matched into the caller's slice. Level look-ups index maps with m[string(b)], so a
 // match allocates nothing once the caller's slice has grown.
 //
@@ -62,7 +63,7 @@
 //     does that with the mqtt package. Nothing they are given makes them
 //     panic.
 //   - Publishes to one first level ("devices/...") all read-lock the same
-//     shard. Reads do not block each other, but the RLock's atomic add is a
-//     shared cache line; BenchmarkMatchParallel measures it, and the per-loop
-//     match cache of research/architecture.md 5.4 is the planned remedy.
+//     shard. Instead of the per-loop match cache of research/architecture.md
+//     5.4, each loop read-locks its own slot of the shard's lock (see Locks),
+//     so they share no lock word; BenchmarkMatchOneShard measures it.
 package trie

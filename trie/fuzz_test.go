@@ -24,8 +24,8 @@ func FuzzMatch(f *testing.F) {
 		if want != (len(got) == 1) || len(got) > 1 {
 			t.Fatalf("Index: filter %q topic %q: %d matches, want match=%v", filter, topic, len(got), want)
 		}
-		if !x.Unsubscribe(filter, 1) || x.Count() != 0 {
-			t.Fatalf("Unsubscribe(%q) failed", filter)
+		if !x.Unsubscribe(filter, 1) || x.Count() != 0 || x.wildSubs.Load() != 0 {
+			t.Fatalf("Unsubscribe(%q) failed: Count %d, wildSubs %d", filter, x.Count(), x.wildSubs.Load())
 		}
 		assertIndexEmpty(t, x)
 

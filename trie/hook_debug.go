@@ -4,9 +4,10 @@ package trie
 
 import "sync/atomic"
 
-// BetweenShardsHook, in soldebug builds only, is called by Index.Match after
-// it has walked the topic's shard and before it locks the wildcard shard,
-// so that a test can change subscriptions at that moment.
+// BetweenShardsHook, in soldebug builds only, is called by Index.MatchFrom
+// (and so Match) after it has walked the topic's shard and before it looks
+// at the wildcard shard (whether it is empty, then its lock), so that a test
+// can change subscriptions at that moment.
 var BetweenShardsHook atomic.Pointer[func(topic []byte)]
 
 func betweenShards(topic []byte) {

@@ -23,12 +23,19 @@ import (
 //
 // The zero Index is empty and ready to use.
 type Index[S comparable] struct {
-	shards [shardCount]indexShard[S]
-	wild   indexShard[S]
-	count  atomic.Int64
 	// readers is how many reader slots each shard's lock uses (see
 	// NewIndexFor and MatchFrom); 0 in the zero Index means 1.
 	readers int
+	// wildSubs counts the subscriptions in the wild shard, changed under
+	// its write lock: Match skips that shard's lock while it is 0.
+	wildSubs atomic.Int64
+	// Every Match reads the line above; count, below, is written by every
+	// Subscribe and Unsubscribe, so it lives on a line of its own (the
+	// shards are whole lines).
+	_      [cacheLine - 16]byte
+	shards [shardCount]indexShard[S]
+	wild   indexShard[S]
+	count  atomic.Int64
 }
 
 // indexShard is one lock, the filters without wildcards keyed by the whole
@@ -101,7 +108,7 @@ func (x *Index[S]) shardFor(filter string) *indexShard[S] {
 // replaced=true [MQTT-3.8.4-3]. filter may be "$share/{group}/{filter}", which
 // makes s a member of that group; the same group name with another filter is
 // another group. The Index keeps its own copy of filter. Safe for concurrent
-// use; takes one shard's write lock.
+// use; write-locks one shard (every reader slot of it).
 func (x *Index[S]) Subscribe(filter string, s S, o SubOptions) (replaced bool) {
 	group, f := splitShare(filter)
 	sh := x.shardFor(f)
@@ -132,6 +139,9 @@ func (x *Index[S]) Subscribe(filter string, s S, o SubOptions) (replaced bool) {
 		replaced = l.add(s, o)
 	} else {
 		replaced = l.addMember(group, filter, s, o)
+	}
+	if !replaced && sh == &x.wild {
+		x.wildSubs.Add(1)
 	}
 	sh.mu.unlock(x.slots())
 	if !replaced {
@@ -271,7 +281,7 @@ type step[S comparable] struct {
 // Unsubscribe removes the subscription (filter, s), where filter is written
 // exactly as it was given to Subscribe ("$share/g/..." for a shared one). It
 // reports whether the subscription existed. Nodes left empty are freed. Safe
-// for concurrent use; takes one shard's write lock.
+// for concurrent use; write-locks one shard (every reader slot of it).
 func (x *Index[S]) Unsubscribe(filter string, s S) (existed bool) {
 	group, f := splitShare(filter)
 	sh := x.shardFor(f)
@@ -322,6 +332,9 @@ func (x *Index[S]) Unsubscribe(filter string, s S) (existed bool) {
 			n.leaf = nil
 			prune(n, path)
 		}
+	}
+	if existed && sh == &x.wild {
+		x.wildSubs.Add(-1)
 	}
 	sh.mu.unlock(x.slots())
 	if existed {
@@ -391,7 +404,8 @@ func (x *Index[S]) Match(topic []byte, dst []Match[S], avail func(S) bool) []Mat
 }
 
 // MatchFrom is Match for reader number reader (0 and up; see NewIndexFor):
-// readers with different numbers take different slots of the shard locks.
+// readers whose numbers differ modulo the slots in use take different
+// slots of the shard locks (an Index from NewIndex has one slot).
 func (x *Index[S]) MatchFrom(reader int, topic []byte, dst []Match[S], avail func(S) bool) []Match[S] {
 	if len(topic) == 0 {
 		return dst
@@ -410,7 +424,10 @@ func (x *Index[S]) MatchFrom(reader int, topic []byte, dst []Match[S], avail fun
 	// other: one Match can return both (the broker copes, see its
 	// flagMulti). Tests built with -tags soldebug can stop here.
 	betweenShards(topic)
-	if topic[0] != '$' { // [MQTT-4.7.2-1]
+	// The wild shard, unless the topic starts with '$' [MQTT-4.7.2-1] or
+	// the shard is empty (a subscription added from now on is later than
+	// this Match, as if it had taken the lock first).
+	if topic[0] != '$' && x.wildSubs.Load() != 0 {
 		mu := x.wild.mu.rlock(reader, n)
 		m.walk(&x.wild.root, 0, false)
 		mu.RUnlock()

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unsafe"
 )
 
 // naiveMatch is the reference matcher for the tests: it splits both strings on
@@ -315,6 +316,15 @@ func TestDifferential(t *testing.T) {
 		if x.Count() != len(model) {
 			t.Fatalf("round %d: Count = %d, model has %d", round, x.Count(), len(model))
 		}
+		wild := 0
+		for k := range model {
+			if _, f := splitShare(k.filter); isWildcardLevel(firstLevel(f)) {
+				wild++
+			}
+		}
+		if n := x.wildSubs.Load(); n != int64(wild) {
+			t.Fatalf("round %d: wildSubs = %d, model has %d filters starting with + or #", round, n, wild)
+		}
 		var dst []Match[int]
 		for range 300 {
 			topic := randomTopic(r)
@@ -526,4 +536,23 @@ func TestDeepFilters(t *testing.T) {
 		t.Fatal("Delete(deep/more): not found")
 	}
 	assertRetainedEmpty(t, r)
+}
+
+// TestIndexLayout pins what the Index's layout promises: every Match reads
+// readers and wildSubs, so no Subscribe-side counter shares their cache
+// line, and each reader slot of a shard lock is a whole line of its own.
+func TestIndexLayout(t *testing.T) {
+	var x Index[int]
+	if unsafe.Offsetof(x.count)/cacheLine == unsafe.Offsetof(x.wildSubs)/cacheLine ||
+		unsafe.Offsetof(x.count)/cacheLine == unsafe.Offsetof(x.readers)/cacheLine {
+		t.Errorf("count at %d shares a cache line with readers (%d) or wildSubs (%d)",
+			unsafe.Offsetof(x.count), unsafe.Offsetof(x.readers), unsafe.Offsetof(x.wildSubs))
+	}
+	if off := unsafe.Offsetof(x.shards); off%cacheLine != 0 || unsafe.Sizeof(x.shards[0])%cacheLine != 0 {
+		t.Errorf("shards at %d, %d bytes each: not whole cache lines", off, unsafe.Sizeof(x.shards[0]))
+	}
+	var l shardLock
+	if n := unsafe.Sizeof(l.slots[0]); n != cacheLine {
+		t.Errorf("a reader slot is %d bytes, want %d", n, cacheLine)
+	}
 }

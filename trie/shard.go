@@ -1,6 +1,9 @@
 package trie
 
-import "sync"
+import (
+	"sync"
+	"unsafe"
+)
 
 // shardCount is the number of shards keyed by a hash of the first topic level.
 // 64 spreads device-style topic spaces over enough locks for a few dozen event
@@ -34,13 +37,14 @@ type shardLock struct {
 	_     [cacheLine]byte
 	slots [readerSlots]struct {
 		sync.RWMutex
-		_ [cacheLine - 24]byte // one slot per cache line (a RWMutex is 24 bytes)
+		_ [cacheLine - unsafe.Sizeof(sync.RWMutex{})]byte // one slot per cache line
 	}
 }
 
 // rlock read-locks reader r's slot of the n in use and returns it, for
-// RUnlock. (r is below n but with more than 8 loops: a division costs
-// more than the lock itself, so it is done only then.)
+// RUnlock. Readers r and r+n share a slot. (r is below n unless there are
+// more than 8 loops or the Index has fewer slots than readers; the
+// division costs more than the lock itself, so it is done only then.)
 func (l *shardLock) rlock(r, n int) *sync.RWMutex {
 	if r >= n {
 		r %= n
