@@ -1,8 +1,51 @@
 package broker
 
+import (
+	"context"
+	"time"
+)
+
 // LiveMsgs is the number of pooled messages with references outstanding;
 // always 0 without -tags soldebug, which is when it is counted.
 func LiveMsgs() int64 { return liveMsgs.Load() }
 
 // OwnerOf is the loop that owns client identifier id among loops loops.
 func OwnerOf(id string, loops int) int { return int(fnv1a([]byte(id)) % uint32(loops)) }
+
+// SetMsgTrimEvery sets how often the loops age their free Msgs, for Brokers
+// started after it, and returns a function that restores the default.
+func SetMsgTrimEvery(d time.Duration) (restore func()) {
+	old := msgTrimEvery
+	msgTrimEvery = d
+	return func() { msgTrimEvery = old }
+}
+
+// FreeMsgs counts the free Msgs on every loop's lists (msghome.go) and the
+// loops whose trim timer is armed, asking each loop on its goroutine.
+func FreeMsgs(ctx context.Context, b *Broker) (free, armed int, err error) {
+	type count struct{ free, armed int }
+	counts, err := askLoops(ctx, b, nil, func(ls *loopState) count {
+		h := ls.home
+		var c count
+		walk := func(m *Msg) {
+			for ; m != nil; m = m.nextFree {
+				c.free++
+			}
+		}
+		for k := range h.local {
+			walk(h.local[k])
+			walk(h.aged[k][0])
+			walk(h.aged[k][1])
+			walk(h.freed[k].head.Load())
+		}
+		if h.trimArmed {
+			c.armed = 1
+		}
+		return c
+	})
+	for _, c := range counts {
+		free += c.free
+		armed += c.armed
+	}
+	return free, armed, err
+}

@@ -63,6 +63,8 @@ type loopState struct {
 	// the loop to read into, waiting for adoptMsg to wrap them round such a
 	// buffer again (at most maxSpareMsgs).
 	spareMsgs []*Msg
+	// home recycles the small Msgs this loop makes (msghome.go).
+	home *msgHome
 
 	// queueDrops counts deliveries this loop's session queues refused, so
 	// that onPublish can tell whether a publish reached anybody.
@@ -107,6 +109,7 @@ func newLoopState(b *Broker, l *loop.Loop) *loopState {
 		seen: make(map[*session]int),
 		enc:  make([]byte, 0, 4096),
 		free: make(chan *batch, min(freeBatches*b.opts.Loops, maxFreeBatches)),
+		home: newMsgHome(l),
 	}
 	ls.avail = func(s *session) bool { return s != ls.exclude && s.isOnline() }
 	return ls
@@ -207,6 +210,8 @@ func (h *handler) Mail(l *loop.Loop, m any) {
 		}
 	case *authResult:
 		m.cs.authDone(m.ok)
+	case *msgWake:
+		m.h.armTrim()
 	case *sysStart:
 		ls.startSys()
 	case *shutdownMsg:

@@ -21,8 +21,9 @@ import (
 // a cross-loop batch entry) takes one with ref and gives it back with
 // release; the publisher's own reference is released when routing is done.
 // At zero the
-// Msg and its buffer go back to a pool for the next PUBLISH of that size
-// class, so the steady state of a PUBLISH allocates nothing. Other messages
+// Msg and its buffer go back for the next PUBLISH of that size class (a
+// small one to the free lists of the loop that made it, msghome.go; a large
+// one to a shared pool), so the steady state of a PUBLISH allocates nothing. Other messages
 // (retained, wills, $SYS) are garbage-collected and ref/release do nothing
 // for them: the retained store, the admin API and SUBSCRIBE read them
 // without holding a reference. A connection's output holds a reference too
@@ -45,6 +46,11 @@ type Msg struct {
 
 	pooled bool         // from newPooledMsg: counted and recycled
 	refs   atomic.Int32 // references held, pooled messages only
+	// home is the free list of the loop that made a small pooled Msg
+	// (msgHome), where its last release sends it back; nextFree links
+	// it there while it is free.
+	home     *msgHome
+	nextFree *Msg
 
 	Topic   []byte
 	Payload []byte
@@ -86,13 +92,16 @@ func newMsg(f *msgFields) *Msg {
 
 // msgClasses are the buffer capacities pooled Msgs come in, up to twice the
 // default maximum packet size; bigger messages are allocated each time (and
-// still counted, then left to the GC). A sync.Pool keeps only what is in use
-// at the peak between two GCs.
+// still counted, then left to the GC). The free lists keep only what was
+// in use in the last few seconds (msgHome), a sync.Pool what was in use at
+// the peak between two GCs.
 var msgClasses = [...]int{64, 128, 256, 512, 1 << 10, 2 << 10, 4 << 10, 8 << 10, 16 << 10, 32 << 10, 64 << 10,
 	128 << 10, 256 << 10, 512 << 10, 1 << 20, 2 << 20}
 
-// msgPools holds free pooled Msgs, one pool per size class. A sync.Pool
-// because a Msg is often released on another loop than the one that took it.
+// msgPools holds free pooled Msgs of the classes loops do not keep
+// (homeClasses and up: adopted input buffers, which inputBuffer takes for
+// any connection), and of any class for Msgs made off a loop (tests), one
+// pool per size class.
 var msgPools [len(msgClasses)]sync.Pool
 
 // msgClass returns the index of the smallest class holding n bytes, or -1.
@@ -106,19 +115,28 @@ func msgClass(n int) int {
 }
 
 // newPooledMsg is newMsg for a recycled, reference-counted Msg holding one
-// reference, the caller's (see Msg). Loop goroutine.
-func newPooledMsg(f *msgFields) *Msg {
+// reference, the caller's (see Msg), from the shared pools only (no loop's
+// free list). Loop goroutine, or tests.
+func newPooledMsg(f *msgFields) *Msg { return (*msgHome)(nil).newMsg(f) }
+
+// newMsg is newPooledMsg for a Msg of h's loop: a small one comes from, and
+// goes back to, h's free lists. A nil h uses the shared pools. h's loop
+// goroutine.
+func (h *msgHome) newMsg(f *msgFields) *Msg {
 	n := len(f.topic) + len(f.payload) + len(f.contentType) + len(f.responseTopic) + len(f.correlation) + len(f.ups)
 	var m *Msg
 	k := msgClass(n)
-	if k >= 0 {
+	switch {
+	case k < 0:
+		m = &Msg{buf: make([]byte, 0, n)}
+	case k < homeClasses && h != nil:
+		m = h.get(k)
+	default:
 		if v, ok := msgPools[k].Get().(*Msg); ok {
 			m = v
 		} else {
 			m = &Msg{buf: make([]byte, 0, msgClasses[k])}
 		}
-	} else {
-		m = &Msg{buf: make([]byte, 0, n)}
 	}
 	m.fill(f)
 	m.startPooled()
@@ -273,6 +291,10 @@ func (m *Msg) release() {
 	m.buf = m.buf[:0]
 	m.Topic, m.Payload, m.ContentType, m.ResponseTopic, m.CorrelationData, m.UserProperties = nil, nil, nil, nil, nil, nil
 	m.Expiry = time.Time{}
+	if h := m.home; h != nil {
+		h.put(k, m)
+		return
+	}
 	msgPools[k].Put(m)
 }
 

@@ -173,7 +173,7 @@ func (ls *loopState) copyPublish(p *mqtt.Publish) *Msg {
 	if ls.retains(p) {
 		return newMsg(&f) // the retained store keeps it without counting
 	}
-	return newPooledMsg(&f)
+	return ls.home.newMsg(&f)
 }
 
 // retains reports whether p goes to the retained store, whose messages are
