@@ -417,7 +417,7 @@ func (l *Loop) accept(ls *lsock) {
 			unix.Close(nfd)
 			s.live.Add(-1)
 		} else if wake {
-			to.p.wake()
+			to.wake()
 		}
 	}
 }

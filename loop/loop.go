@@ -3,6 +3,7 @@ package loop
 import (
 	"io"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,6 +19,11 @@ type Loop struct {
 	h   Handler
 	p   *poller
 	mb  mailbox
+	// wakeMu keeps the poller open while another goroutine writes a
+	// wake-up to it: wake holds it for reading, closePoller for writing
+	// while it sets noWake, before it closes the poller.
+	wakeMu sync.RWMutex
+	noWake bool
 
 	conns  []*Conn // indexed by fd
 	nconns int
@@ -112,7 +118,7 @@ func (l *Loop) Conns() int { return l.nconns }
 func (l *Loop) Post(m any) {
 	wake, ok := l.mb.post(m)
 	if ok && wake {
-		if err := l.p.wake(); err != nil {
+		if err := l.wake(); err != nil {
 			l.s.opts.Logger.Error("loop: wake failed", "loop", l.idx, "err", err)
 		}
 	}
@@ -881,5 +887,26 @@ func (l *Loop) exit() {
 	}
 	l.reapClosed()
 	l.closeSocks()
+	l.closePoller()
+}
+
+// wake wakes l's goroutine, unless l has closed its poller: a poster whose
+// item got in just before the mailbox shut would otherwise write to a
+// closed descriptor, or to whatever file had taken its number since. Any
+// goroutine.
+func (l *Loop) wake() error {
+	l.wakeMu.RLock()
+	defer l.wakeMu.RUnlock()
+	if l.noWake {
+		return nil
+	}
+	return l.p.wake()
+}
+
+// closePoller closes l's poller once no wake-up is being written to it.
+func (l *Loop) closePoller() {
+	l.wakeMu.Lock()
+	l.noWake = true
+	l.wakeMu.Unlock()
 	l.p.close()
 }

@@ -63,7 +63,7 @@ func (l *Loop) postMigrations() {
 			continue
 		}
 		if wake {
-			to.p.wake()
+			to.wake()
 		}
 	}
 	l.migrations = l.migrations[:0]

@@ -114,7 +114,7 @@ func (s *Server) Stop(ctx context.Context) error {
 		if first {
 			for _, l := range s.loops {
 				l.mb.shut()
-				l.p.close()
+				l.closePoller()
 			}
 		}
 		return nil
@@ -151,6 +151,6 @@ func (s *Server) Stop(ctx context.Context) error {
 // goroutine.
 func (s *Server) wakeAll() {
 	for _, l := range s.loops {
-		l.p.wake()
+		l.wake()
 	}
 }
