@@ -12,8 +12,9 @@ func LiveMsgs() int64 { return liveMsgs.Load() }
 // OwnerOf is the loop that owns client identifier id among loops loops.
 func OwnerOf(id string, loops int) int { return int(fnv1a([]byte(id)) % uint32(loops)) }
 
-// SetMsgTrimEvery sets how often the loops age their free Msgs, for Brokers
-// started after it, and returns a function that restores the default.
+// SetMsgTrimEvery sets how often the loops age their free Msgs (read at
+// every arming, so running Brokers follow it too; tests that call it must
+// not run in parallel) and returns a function that restores the old value.
 func SetMsgTrimEvery(d time.Duration) (restore func()) {
 	old := msgTrimEvery
 	msgTrimEvery = d

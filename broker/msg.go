@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/sol-broker/sol/loop"
 )
@@ -44,7 +45,7 @@ type Msg struct {
 	// slices below point into it.
 	buf []byte
 
-	pooled bool         // from newPooledMsg: counted and recycled
+	pooled bool         // from msgHome.newMsg or adoptMsg: counted and recycled
 	refs   atomic.Int32 // references held, pooled messages only
 	// home is the free list of the loop that made a small pooled Msg
 	// (msgHome), where its last release sends it back; nextFree links
@@ -332,8 +333,8 @@ func (m *Msg) take(b []byte) []byte {
 // size is the memory the message accounts for in queue byte limits.
 func (m *Msg) size() int { return cap(m.buf) + msgOverhead }
 
-// msgOverhead approximates the Msg header for byte accounting.
-const msgOverhead = 160
+// msgOverhead is the Msg header, for byte accounting.
+const msgOverhead = int(unsafe.Sizeof(Msg{}))
 
 // expired reports whether the message's expiry has passed at now
 // [MQTT-3.3.2-5].

@@ -7,9 +7,11 @@ import (
 	"github.com/sol-broker/sol/loop"
 )
 
-// homeClasses is how many of the smallest size classes (below 16 KiB, the
-// classes of copied messages; adoptMin) are recycled through their loop's
-// msgHome instead of the shared sync.Pools.
+// homeClasses is how many of the smallest size classes (64 B to 8 KiB) are
+// recycled through their loop's msgHome instead of the shared sync.Pools.
+// The 16 KiB class and up stay shared: inputBuffer takes adopted input
+// buffers (adoptMin, 16 KiB) from any of them, and copies of messages
+// between 8 and 16 KiB, less frequent, go there too.
 const homeClasses = 8
 
 // msgTrimEvery is how often a loop's msgHome ages its free Msgs: one that
@@ -27,9 +29,10 @@ const cacheLine = 64
 // makes the Msgs and its subscribers' loop frees them. Through a sync.Pool,
 // the making loop took back every Msg one at a time, by stealing from the
 // freeing loop's pool (a CAS on a line the freeing loop writes for each
-// Put); here the freeing side pushes onto the home's freed list (a CAS on a
-// line it keeps while it frees a run), and the home takes the whole list
-// with one swap when its own list is empty.
+// Put), with pin and unpin on both sides; here the freeing side pushes onto
+// the home's freed list (a CAS on a line it keeps as long as it frees
+// faster than the home takes), and the home takes the whole list with one
+// swap when its own list is empty.
 //
 // The owner's lists (local, then the two aged ones) are touched by the
 // owner loop only; freed by anyone. Each Msg has a nextFree link, so the
@@ -41,8 +44,8 @@ type msgHome struct {
 		head atomic.Pointer[Msg]
 		_    [cacheLine - 8]byte
 	}
-	// Read by put, written only when the trim timer stops and starts:
-	// asleep is set while the timer is off (nothing was free at the last
+	// Read by put, written only when the trim timer stops and starts
+	// (and by the put that wakes it): asleep is set while the timer is off (nothing was free at the last
 	// trim), and the first put after that wakes the owner by mail (wake),
 	// so that what comes back later is aged and dropped too.
 	asleep atomic.Bool
@@ -125,8 +128,10 @@ func (h *msgHome) armTrim() {
 	if h.trim == nil {
 		h.trim = h.l.NewTimer(h.trimNow)
 	}
-	h.asleep.Store(false)
 	if !h.trimArmed {
+		// While the timer runs asleep is false; it is true only from a
+		// trim that left nothing until the first put or armTrim after.
+		h.asleep.Store(false)
 		h.trim.Reset(msgTrimEvery)
 		h.trimArmed = true
 	}

@@ -89,9 +89,9 @@ func TestMsgHomeTrim(t *testing.T) {
 	}
 }
 
-// TestHomeClassesBelowAdopt: the loop-homed classes are exactly those of
-// copied messages; larger ones are adopted input buffers, which go round
-// through inputBuffer and the shared pools.
+// TestHomeClassesBelowAdopt: the loop-homed classes end below adoptMin's,
+// the class inputBuffer takes adopted input buffers from, which must stay
+// in the shared pools.
 func TestHomeClassesBelowAdopt(t *testing.T) {
 	if msgClasses[homeClasses] != adoptMin || msgClasses[homeClasses-1] >= adoptMin {
 		t.Fatalf("homeClasses %d: classes %d and %d around adoptMin %d", homeClasses,

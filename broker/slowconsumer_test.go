@@ -188,8 +188,8 @@ func TestSlowConsumer(t *testing.T) {
 	// The publishers never run more than lead messages ahead of what the
 	// slower fast subscriber has read. Its queue holds only messages it has
 	// not read, so it never holds more than lead: fewer than fit in
-	// MaxQueuedBytes (a 1 KiB message is charged ~2.2 KB, its 2 KiB buffer
-	// plus header, so 1 MiB takes ~470), and the fast subscriber cannot
+	// MaxQueuedBytes (a 1 KiB message is charged ~2.3 KB, its 2 KiB buffer
+	// plus header, so 1 MiB takes ~460), and the fast subscriber cannot
 	// lose one whatever the scheduler does. Its in-flight window may still
 	// fill with messages it has read whose acknowledgements the broker has
 	// not yet processed. Without the pacing a fast subscriber starved for a
