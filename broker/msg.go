@@ -21,10 +21,10 @@ import (
 // it beyond the publishing call (a session queue entry, an inflight entry,
 // a cross-loop batch entry) takes one with ref and gives it back with
 // release; the publisher's own reference is released when routing is done.
-// At zero the
-// Msg and its buffer go back for the next PUBLISH of that size class (a
-// small one to the free lists of the loop that made it, msghome.go; a large
-// one to a shared pool), so the steady state of a PUBLISH allocates nothing. Other messages
+// At zero the Msg and its buffer go back for the next PUBLISH of that size
+// class (a small one to the free lists of the loop that made it,
+// msghome.go; a large one to a shared pool), so the steady state of a
+// PUBLISH allocates nothing. Other messages
 // (retained, wills, $SYS) are garbage-collected and ref/release do nothing
 // for them: the retained store, the admin API and SUBSCRIBE read them
 // without holding a reference. A connection's output holds a reference too
