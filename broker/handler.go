@@ -65,6 +65,8 @@ type loopState struct {
 	spareMsgs []*Msg
 	// home recycles the small Msgs this loop makes (msghome.go).
 	home *msgHome
+	// fields is publishFields' scratch.
+	fields msgFields
 
 	// queueDrops counts deliveries this loop's session queues refused, so
 	// that onPublish can tell whether a publish reached anybody.

@@ -163,26 +163,28 @@ func (ls *loopState) publishMsg(cs *conn, p *mqtt.Publish, pkt []byte, topicInPk
 	if buf == nil {
 		return ls.copyPublish(p)
 	}
-	f := ls.publishFields(p)
-	return ls.adoptMsg(buf, &f, topicInPkt)
+	return ls.adoptMsg(buf, ls.publishFields(p), topicInPkt)
 }
 
 // copyPublish copies a decoded PUBLISH out of the read buffer into a Msg.
 func (ls *loopState) copyPublish(p *mqtt.Publish) *Msg {
 	f := ls.publishFields(p)
 	if ls.retains(p) {
-		return newMsg(&f) // the retained store keeps it without counting
+		return newMsg(f) // the retained store keeps it without counting
 	}
-	return ls.home.newMsg(&f)
+	return ls.home.newMsg(f)
 }
 
 // retains reports whether p goes to the retained store, whose messages are
 // not pooled.
 func (ls *loopState) retains(p *mqtt.Publish) bool { return p.Retain && !ls.b.opts.DisableRetain }
 
-// publishFields are the parts of p a Msg keeps.
-func (ls *loopState) publishFields(p *mqtt.Publish) msgFields {
-	f := msgFields{topic: p.Topic, payload: p.Payload, qos: p.QoS, retain: p.Retain}
+// publishFields returns the parts of p a Msg keeps, in the loop's scratch
+// msgFields (valid until the next call): returned by value, the ~180-byte
+// struct was zeroed twice and copied.
+func (ls *loopState) publishFields(p *mqtt.Publish) *msgFields {
+	f := &ls.fields
+	*f = msgFields{topic: p.Topic, payload: p.Payload, qos: p.QoS, retain: p.Retain}
 	if f.payload == nil {
 		f.payload = []byte{}
 	}
