@@ -38,6 +38,7 @@ type conn struct {
 	normalDisconnect bool // DISCONNECT 0x00 received: no will [MQTT-3.1.2-10]
 	problemInfo      bool // Request Problem Information
 	bridge           bool // a Mosquitto bridge (protocol level with the top bit set)
+	held             bool // reading paused until another loop's inbox drains (backpressure.go)
 }
 
 // connExtra is what only some connections need, allocated on first use
@@ -99,6 +100,10 @@ func (cs *conn) data(in []byte) int {
 		// Keep alive counts whole control packets, not bytes: a peer that
 		// trickles a packet one byte at a time is still idle [MQTT-3.1.2-22].
 		cs.ls.touch(cs, cs.ls.sinceStart())
+		if cs.ls.holding && cs.state == stateConnected && mqtt.PacketType(in[consumed]>>4) == mqtt.PUBLISH {
+			cs.ls.hold(cs) // another loop's inbox is full: this PUBLISH waits
+			break
+		}
 		if !cs.packet(in[consumed : consumed+n]) {
 			break // migrated or paused: the rest waits
 		}

@@ -50,3 +50,20 @@ func FreeMsgs(ctx context.Context, b *Broker) (free, armed int, err error) {
 	}
 	return free, armed, err
 }
+
+// InboxHigh is the inbox size above which a loop holds its publishers.
+const InboxHigh = inboxHigh
+
+// Inbox is the number of deliveries posted to loop i and not yet handled.
+func Inbox(b *Broker, i int) int64 { return b.loops[i].inbox.n.Load() }
+
+// InboxHolds counts, on every loop, how often it started to hold its
+// publishers for another loop's inbox.
+func InboxHolds(ctx context.Context, b *Broker) (uint64, error) {
+	counts, err := askLoops(ctx, b, nil, func(ls *loopState) uint64 { return ls.inboxHolds })
+	var n uint64
+	for _, c := range counts {
+		n += c
+	}
+	return n, err
+}

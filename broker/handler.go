@@ -68,6 +68,15 @@ type loopState struct {
 	// fields is publishFields' scratch.
 	fields msgFields
 
+	// Flow control between loops (backpressure.go): inbox counts the
+	// deliveries other loops posted here; holding says this loop holds
+	// its publishers (held) until a destination's inbox drains;
+	// inboxHolds counts how often it started to.
+	inbox      inboxState
+	holding    bool
+	held       []*conn
+	inboxHolds uint64
+
 	// queueDrops counts deliveries this loop's session queues refused, so
 	// that onPublish can tell whether a publish reached anybody.
 	queueDrops uint64
@@ -113,6 +122,7 @@ func newLoopState(b *Broker, l *loop.Loop) *loopState {
 		free: make(chan *batch, min(freeBatches*b.opts.Loops, maxFreeBatches)),
 		home: newMsgHome(l),
 	}
+	ls.inbox.waiting = make([]atomic.Bool, b.opts.Loops)
 	ls.avail = func(s *session) bool { return s != ls.exclude && s.isOnline() }
 	return ls
 }
@@ -204,6 +214,7 @@ func (h *handler) Mail(l *loop.Loop, m any) {
 			m.ds[i].m.release() // the batch's; queue or inflight took their own
 		}
 		sh.end()
+		ls.handled(len(m.ds))
 		clear(m.ds)
 		m.ds = m.ds[:0]
 		select {
@@ -214,6 +225,8 @@ func (h *handler) Mail(l *loop.Loop, m any) {
 		m.cs.authDone(m.ok)
 	case *msgWake:
 		m.h.armTrim()
+	case *inboxResume:
+		ls.resumeHeld()
 	case *sysStart:
 		ls.startSys()
 	case *shutdownMsg:
@@ -253,10 +266,13 @@ func (ls *loopState) enqueueRemote(d *delivery) {
 	}
 	d.m.ref()
 	bt.ds = append(bt.ds, *d)
+	dest := ls.b.loops[to]
 	if len(bt.ds) >= maxBatch {
 		ls.batches[to] = nil // still listed in dirty; flushBatches skips it
-		ls.b.loops[to].l.Post(bt)
+		dest.posted(len(bt.ds))
+		dest.l.Post(bt)
 	}
+	ls.checkInbox(dest)
 }
 
 // flushBatches posts every open batch to its loop.
@@ -264,6 +280,7 @@ func (ls *loopState) flushBatches() {
 	for _, to := range ls.dirty {
 		if bt := ls.batches[to]; bt != nil {
 			ls.batches[to] = nil
+			ls.b.loops[to].posted(len(bt.ds))
 			ls.b.loops[to].l.Post(bt)
 		}
 	}
