@@ -96,7 +96,10 @@
 // before it acknowledges: 0x97 when MaxMemory refuses the message, or when
 // every subscriber it matched is on the publisher's loop and each of their
 // queues refused it. Deliveries to other loops travel by mailbox after the
-// PUBACK is written, so their drops are only counted (Broker.Stats). A
+// PUBACK is written, so their drops are only counted (Broker.Stats). The
+// way there is bounded too: with more than 64 Ki deliveries waiting for a
+// loop, the loops that feed it stop reading PUBLISH packets until it has
+// worked down to half (backpressure.go). A
 // Payload Format Indicator of 1 with a payload that is not UTF-8 gets
 // PUBACK/PUBREC 0x99 at QoS 1/2 and DISCONNECT 0x99 at QoS 0.
 package broker
