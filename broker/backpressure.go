@@ -1,6 +1,9 @@
 package broker
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"unsafe"
+)
 
 // Flow control between loops.
 //
@@ -13,29 +16,37 @@ import "sync/atomic"
 // queue limits did not help, since the deliveries had not reached a queue.
 // With one loop the publisher's TCP connection slows it down instead.
 //
-// So every loop counts the deliveries posted to it and not yet handled
-// (inbox). When a loop routing a PUBLISH finds a destination's inbox above
-// inboxHigh, it stops reading PUBLISH packets: each connection that brings
-// one next is paused (held) with that packet left unread, and TCP slows
-// its client. The loop registers as waiting on that destination, which
-// mails it (inboxResume) once its inbox has fallen below inboxLow; the loop
-// then resumes every connection it held. Packets read before that PUBLISH
-// still go through (the rest wait behind it), and a holding loop keeps
-// handling its own mail, so two loops holding for each other both drain.
+// So every loop counts what is posted to it and not yet handled (inbox),
+// in bytes: each delivery's 72 bytes plus the size of the message it holds
+// (counted again for every copy of one message, so the count is at most
+// too high). When a loop routing a PUBLISH finds a destination's inbox
+// above inboxHigh, it stops reading PUBLISH packets: each connection that
+// brings one next is paused (held) with that packet left unread, and TCP
+// slows its client. The loop registers as waiting on that destination,
+// which mails it (inboxResume) once its inbox has fallen below inboxLow;
+// the loop then resumes every connection it held. Packets read before
+// that PUBLISH still go through (the rest wait behind it), a holding loop
+// keeps handling its own mail, so two loops holding for each other both
+// drain, and a held client is not timed out for keep alive (sweep): the
+// broker, not the client, stopped reading.
 const (
-	// inboxHigh is the most deliveries (72 bytes each, plus the messages
-	// they hold) a loop's inbox takes before publishers feeding it are
-	// held: 64 Ki deliveries, about 4.6 MB.
-	inboxHigh = 64 << 10
+	// inboxHigh is the most bytes of deliveries a loop's inbox takes
+	// before publishers feeding it are held: about 46,000 deliveries of
+	// 64-byte messages, or 250 of 64 KB ones.
+	inboxHigh = 16 << 20
 	// inboxLow is where held publishers are resumed.
 	inboxLow = inboxHigh / 2
 )
+
+// deliveryCost is what a delivery in a batch costs besides its message.
+const deliveryCost = int64(unsafe.Sizeof(delivery{}))
 
 // inboxState is the destination side, on each loopState: written by every
 // loop that posts to it, so it has cache lines of its own.
 type inboxState struct {
 	_ [64]byte
-	// n counts deliveries posted to this loop and not yet handled.
+	// n counts the bytes of deliveries posted to this loop and not yet
+	// handled (deliveryCost plus the message's size, each).
 	n atomic.Int64
 	// anyWaiting is set when some loop waits for n to fall (waiting).
 	anyWaiting atomic.Bool
@@ -52,13 +63,13 @@ type inboxResume struct{}
 // resumeMail is posted as a pointer, so posting allocates nothing.
 var resumeMail = &inboxResume{}
 
-// posted counts n deliveries just posted to ls. Any loop.
-func (ls *loopState) posted(n int) { ls.inbox.n.Add(int64(n)) }
+// posted counts a batch of cost bytes just posted to ls. Any loop.
+func (ls *loopState) posted(cost int64) { ls.inbox.n.Add(cost) }
 
-// handled counts n deliveries of ls's inbox as handled and, below
+// handled counts a batch of cost bytes of ls's inbox as handled and, below
 // inboxLow, resumes the loops that wait. ls's goroutine.
-func (ls *loopState) handled(n int) {
-	left := ls.inbox.n.Add(-int64(n))
+func (ls *loopState) handled(cost int64) {
+	left := ls.inbox.n.Add(-cost)
 	if left >= inboxLow || !ls.inbox.anyWaiting.Load() {
 		return
 	}
@@ -82,8 +93,8 @@ func (ls *loopState) checkInbox(to *loopState) {
 	to.inbox.waiting[ls.idx].Store(true)
 	to.inbox.anyWaiting.Store(true)
 	// to may have drained below inboxLow between the load above and the
-	// stores, and then saw nobody waiting: look again. Whoever clears the
-	// flag first resumes; a resume mail that comes after is harmless.
+	// stores, and then saw nobody waiting: look again. Only the side whose
+	// CompareAndSwap clears the flag resumes ls, this one or to's mail.
 	if to.inbox.n.Load() < inboxLow && to.inbox.waiting[ls.idx].CompareAndSwap(true, false) {
 		ls.resumeHeld()
 	}

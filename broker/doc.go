@@ -97,9 +97,9 @@
 // every subscriber it matched is on the publisher's loop and each of their
 // queues refused it. Deliveries to other loops travel by mailbox after the
 // PUBACK is written, so their drops are only counted (Broker.Stats). The
-// way there is bounded too: with more than 64 Ki deliveries waiting for a
-// loop, the loops that feed it stop reading PUBLISH packets until it has
-// worked down to half (backpressure.go). A
+// way there is bounded too: with more than 16 MiB of deliveries waiting
+// for a loop, the loops that feed it stop reading PUBLISH packets until it
+// has worked down to half (backpressure.go). A
 // Payload Format Indicator of 1 with a payload that is not UTF-8 gets
 // PUBACK/PUBREC 0x99 at QoS 1/2 and DISCONNECT 0x99 at QoS 0.
 package broker

@@ -51,10 +51,11 @@ func FreeMsgs(ctx context.Context, b *Broker) (free, armed int, err error) {
 	return free, armed, err
 }
 
-// InboxHigh is the inbox size above which a loop holds its publishers.
+// InboxHigh is the inbox size (bytes) above which a loop holds its
+// publishers.
 const InboxHigh = inboxHigh
 
-// Inbox is the number of deliveries posted to loop i and not yet handled.
+// Inbox is the bytes of deliveries posted to loop i and not yet handled.
 func Inbox(b *Broker, i int) int64 { return b.loops[i].inbox.n.Load() }
 
 // InboxHolds counts, on every loop, how often it started to hold its

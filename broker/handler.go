@@ -95,6 +95,7 @@ type loopState struct {
 type batch struct {
 	from *loopState
 	ds   []delivery
+	cost int64 // bytes counted in the destination's inbox (backpressure.go)
 }
 
 // freeBatches is how many spare batches a loop keeps per peer loop, and
@@ -214,9 +215,10 @@ func (h *handler) Mail(l *loop.Loop, m any) {
 			m.ds[i].m.release() // the batch's; queue or inflight took their own
 		}
 		sh.end()
-		ls.handled(len(m.ds))
+		ls.handled(m.cost)
 		clear(m.ds)
 		m.ds = m.ds[:0]
+		m.cost = 0
 		select {
 		case m.from.free <- m:
 		default: // the sender has enough spares
@@ -266,10 +268,11 @@ func (ls *loopState) enqueueRemote(d *delivery) {
 	}
 	d.m.ref()
 	bt.ds = append(bt.ds, *d)
+	bt.cost += deliveryCost + int64(d.m.size())
 	dest := ls.b.loops[to]
 	if len(bt.ds) >= maxBatch {
 		ls.batches[to] = nil // still listed in dirty; flushBatches skips it
-		dest.posted(len(bt.ds))
+		dest.posted(bt.cost)
 		dest.l.Post(bt)
 	}
 	ls.checkInbox(dest)
@@ -280,7 +283,7 @@ func (ls *loopState) flushBatches() {
 	for _, to := range ls.dirty {
 		if bt := ls.batches[to]; bt != nil {
 			ls.batches[to] = nil
-			ls.b.loops[to].posted(len(bt.ds))
+			ls.b.loops[to].posted(bt.cost)
 			ls.b.loops[to].l.Post(bt)
 		}
 	}

@@ -90,6 +90,10 @@ func (ls *loopState) sweep() {
 	for i, cs := range exp {
 		exp[i] = nil
 		if cs.dl != 0 && cs.ls == ls && ls.deadlines[cs.dl-1].due <= now {
+			if cs.held { // the broker stopped reading it (backpressure.go)
+				ls.touch(cs, now)
+				continue
+			}
 			ls.clearDeadline(cs)
 			cs.expire()
 		}
