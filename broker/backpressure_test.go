@@ -19,47 +19,13 @@ import (
 // far cheaper than delivering 50 copies, so loop 1 falls behind; its
 // inbox of deliveries from loop 0 must stay bounded (before flow control it
 // grew by hundreds of thousands of deliveries here, and past 1 GB of heap
-// in 3 s with 200 subscribers) because loop 0 holds the publisher. The publisher must be read again afterwards: a PINGREQ sent
-// behind the flood gets its PINGRESP.
+// in 3 s with 200 subscribers) because loop 0 holds the publisher. The
+// publisher must be read again afterwards: a PINGREQ sent behind the flood
+// gets its PINGRESP.
 func TestPublisherHeldWhileOtherLoopIsBehind(t *testing.T) {
 	b, addr := tb.StartBroker(t, broker.Options{Loops: 2})
-	var wg sync.WaitGroup
-	var subs []*tb.Client
-	defer func() {
-		for _, c := range subs {
-			c.Conn.Close()
-		}
-		wg.Wait()
-	}()
-	for i, n := 0, 0; n < 50; i++ {
-		id := fmt.Sprintf("bp-sub-%d", i)
-		if broker.OwnerOf(id, 2) != 1 {
-			continue
-		}
-		n++
-		c := tb.ConnectClient(t, addr, mqtt.Version311, id, true)
-		if rc := c.Subscribe("bp/t", 0); rc != 0 {
-			t.Fatalf("SUBACK %v", rc)
-		}
-		c.Conn.SetDeadline(time.Time{})
-		wg.Add(1)
-		go func() { // a subscriber that reads as fast as it can
-			defer wg.Done()
-			buf := make([]byte, 64<<10)
-			for {
-				if _, err := c.Conn.Read(buf); err != nil {
-					return
-				}
-			}
-		}()
-		subs = append(subs, c)
-	}
-	pub := ""
-	for i := 0; pub == ""; i++ {
-		if id := fmt.Sprintf("bp-pub-%d", i); broker.OwnerOf(id, 2) == 0 {
-			pub = id
-		}
-	}
+	defer drainingSubscribers(t, addr, "bp-sub", "bp/t", 50)()
+	pub := idOnLoop("bp-pub", 0)
 	p := tb.ConnectClient(t, addr, mqtt.Version311, pub, true)
 	p.Conn.SetDeadline(time.Time{})
 
@@ -137,40 +103,9 @@ func (a *slowReader) CanRead(_, _ string, topic []byte) bool {
 // closed it with 0x8D and published its will.)
 func TestHeldClientKeepsItsKeepAlive(t *testing.T) {
 	_, addr := tb.StartBroker(t, broker.Options{Loops: 2, Auth: &slowReader{}})
-	var wg sync.WaitGroup
-	var subs []*tb.Client
-	defer func() {
-		for _, c := range subs {
-			c.Conn.Close()
-		}
-		wg.Wait()
-	}()
-	for i := 0; len(subs) < 50; i++ {
-		id := fmt.Sprintf("ka-sub-%d", i)
-		if broker.OwnerOf(id, 2) != 1 {
-			continue
-		}
-		c := tb.ConnectClient(t, addr, mqtt.Version311, id, true)
-		if rc := c.Subscribe("slow/t", 0); rc != 0 {
-			t.Fatalf("SUBACK %v", rc)
-		}
-		c.Conn.SetDeadline(time.Time{})
-		subs = append(subs, c)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			io.Copy(io.Discard, c.Conn)
-		}()
-	}
-	onLoop0 := func(prefix string) string {
-		for i := 0; ; i++ {
-			if id := fmt.Sprintf("%s-%d", prefix, i); broker.OwnerOf(id, 2) == 0 {
-				return id
-			}
-		}
-	}
+	defer drainingSubscribers(t, addr, "ka-sub", "slow/t", 50)()
 	by := tb.Dial(t, addr, mqtt.Version311)
-	if ack := by.Connect(&mqtt.Connect{ProtocolLevel: mqtt.Version311, ClientID: []byte(onLoop0("ka-by")), CleanStart: true, KeepAlive: 1}); ack.Reason != mqtt.Success {
+	if ack := by.Connect(&mqtt.Connect{ProtocolLevel: mqtt.Version311, ClientID: []byte(idOnLoop("ka-by", 0)), CleanStart: true, KeepAlive: 1}); ack.Reason != mqtt.Success {
 		t.Fatalf("CONNACK %v", ack.Reason)
 	}
 	by.Conn.SetDeadline(time.Time{})
@@ -180,7 +115,7 @@ func TestHeldClientKeepsItsKeepAlive(t *testing.T) {
 		closed <- err
 	}()
 
-	p := tb.ConnectClient(t, addr, mqtt.Version311, onLoop0("ka-pub"), true)
+	p := tb.ConnectClient(t, addr, mqtt.Version311, idOnLoop("ka-pub", 0), true)
 	p.Conn.SetDeadline(time.Time{})
 	pkt := mqtt.AppendPublish(nil, mqtt.Version311, &mqtt.Publish{Topic: []byte("slow/t"), Payload: make([]byte, 64)})
 	var burst []byte
@@ -206,5 +141,43 @@ func TestHeldClientKeepsItsKeepAlive(t *testing.T) {
 				t.Fatalf("bystander write: %v", err)
 			}
 		}
+	}
+}
+
+// idOnLoop returns a client identifier starting with prefix whose session
+// lives on loop loop of a 2-loop broker.
+func idOnLoop(prefix string, loop int) string {
+	for i := 0; ; i++ {
+		if id := fmt.Sprintf("%s-%d", prefix, i); broker.OwnerOf(id, 2) == loop {
+			return id
+		}
+	}
+}
+
+// drainingSubscribers connects n 3.1.1 subscribers to topic at QoS 0, all on
+// loop 1 of a 2-loop broker, each read as fast as a goroutine can; the
+// returned function closes them and waits for their readers.
+func drainingSubscribers(t *testing.T, addr, prefix, topic string, n int) (stop func()) {
+	t.Helper()
+	var wg sync.WaitGroup
+	var subs []*tb.Client
+	for i := range n {
+		c := tb.ConnectClient(t, addr, mqtt.Version311, idOnLoop(fmt.Sprintf("%s-%d", prefix, i), 1), true)
+		if rc := c.Subscribe(topic, 0); rc != 0 {
+			t.Fatalf("SUBACK %v", rc)
+		}
+		c.Conn.SetDeadline(time.Time{})
+		subs = append(subs, c)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			io.Copy(io.Discard, c.Conn)
+		}()
+	}
+	return func() {
+		for _, c := range subs {
+			c.Conn.Close()
+		}
+		wg.Wait()
 	}
 }
