@@ -31,8 +31,9 @@ import (
 // broker, not the client, stopped reading.
 const (
 	// inboxHigh is the most bytes of deliveries a loop's inbox takes
-	// before publishers feeding it are held: about 46,000 deliveries of
-	// 64-byte messages, or 250 of 64 KB ones.
+	// before publishers feeding it are held: about 40,000 deliveries of
+	// 64-byte messages (424 bytes each: 72, a 224-byte Msg and its
+	// 128-byte buffer), or 127 of 64 KB ones (128 KiB buffers).
 	inboxHigh = 16 << 20
 	// inboxLow is where held publishers are resumed.
 	inboxLow = inboxHigh / 2

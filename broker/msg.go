@@ -16,7 +16,7 @@ import (
 // the retained store. Any goroutine may read it; nobody writes it after it
 // is built.
 //
-// A Msg from newPooledMsg or adoptMsg (a client's PUBLISH that is not
+// A Msg from msgHome.newPooledMsg or adoptMsg (a client's PUBLISH that is not
 // retained) is recycled: it counts references, and every holder that keeps
 // it beyond the publishing call (a session queue entry, an inflight entry,
 // a cross-loop batch entry) takes one with ref and gives it back with
@@ -45,7 +45,7 @@ type Msg struct {
 	// slices below point into it.
 	buf []byte
 
-	pooled bool         // from msgHome.newMsg or adoptMsg: counted and recycled
+	pooled bool         // from msgHome.newPooledMsg or adoptMsg: counted and recycled
 	refs   atomic.Int32 // references held, pooled messages only
 	// home is the free list of the loop that made a small pooled Msg
 	// (msgHome), where its last release sends it back; nextFree links
@@ -101,8 +101,7 @@ var msgClasses = [...]int{64, 128, 256, 512, 1 << 10, 2 << 10, 4 << 10, 8 << 10,
 
 // msgPools holds free pooled Msgs of the classes loops do not keep
 // (homeClasses and up: adopted input buffers, which inputBuffer takes for
-// any connection), and of any class for Msgs made off a loop (tests), one
-// pool per size class.
+// any connection), one pool per size class.
 var msgPools [len(msgClasses)]sync.Pool
 
 // msgClass returns the index of the smallest class holding n bytes, or -1.
@@ -116,21 +115,17 @@ func msgClass(n int) int {
 }
 
 // newPooledMsg is newMsg for a recycled, reference-counted Msg holding one
-// reference, the caller's (see Msg), from the shared pools only (no loop's
-// free list). Loop goroutine, or tests.
-func newPooledMsg(f *msgFields) *Msg { return (*msgHome)(nil).newMsg(f) }
-
-// newMsg is newPooledMsg for a Msg of h's loop: a small one comes from, and
-// goes back to, h's free lists. A nil h uses the shared pools. h's loop
-// goroutine.
-func (h *msgHome) newMsg(f *msgFields) *Msg {
+// reference, the caller's (see Msg): a small one comes from, and goes back
+// to, the free lists of h's loop; a large one from the shared pools. h's
+// loop goroutine.
+func (h *msgHome) newPooledMsg(f *msgFields) *Msg {
 	n := len(f.topic) + len(f.payload) + len(f.contentType) + len(f.responseTopic) + len(f.correlation) + len(f.ups)
 	var m *Msg
 	k := msgClass(n)
 	switch {
 	case k < 0:
 		m = &Msg{buf: make([]byte, 0, n)}
-	case k < homeClasses && h != nil:
+	case k < homeClasses:
 		m = h.get(k)
 	default:
 		if v, ok := msgPools[k].Get().(*Msg); ok {
@@ -185,7 +180,7 @@ func (b *Broker) inputBuffer(l *loop.Loop, n int) []byte {
 	return buf
 }
 
-// adoptMsg is newPooledMsg for a message whose fields lie in buf, the whole
+// adoptMsg is msgHome.newPooledMsg for a message whose fields lie in buf, the whole
 // input buffer holding its PUBLISH (loop.Conn.TakeInput), which the Msg
 // keeps instead of copying them; f.topic may lie elsewhere (a topic alias
 // resolved, topicInBuf false) and is then copied behind the packet, or

@@ -7,6 +7,10 @@ import (
 	"testing"
 )
 
+// newPooledMsg is a pooled Msg for tests that need no loop: its home is a
+// msgHome of its own, without a trim timer.
+func newPooledMsg(f *msgFields) *Msg { return newMsgHome(nil).newPooledMsg(f) }
+
 // TestMsgHomeConcurrentRelease makes Msgs on one goroutine (the home loop)
 // while four others check and release them, as subscribers' loops do. A
 // Msg handed out again while a releaser still held it would show as a
@@ -47,7 +51,7 @@ func TestMsgHomeConcurrentRelease(t *testing.T) {
 	var payload [8]byte
 	for seq := range uint64(msgs) {
 		binary.BigEndian.PutUint64(payload[:], seq)
-		m := h.newMsg(&msgFields{topic: []byte("t"), payload: payload[:]})
+		m := h.newPooledMsg(&msgFields{topic: []byte("t"), payload: payload[:]})
 		if m.home != h {
 			t.Fatalf("Msg of class %d not homed", msgClass(cap(m.buf)))
 		}
@@ -75,16 +79,16 @@ func TestMsgHomeTrim(t *testing.T) {
 	}
 	h := newMsgHome(nil)
 	f := &msgFields{topic: []byte("t"), payload: []byte("x")}
-	m := h.newMsg(f)
+	m := h.newPooledMsg(f)
 	m.release()
 	h.trimNow()
-	if again := h.newMsg(f); again != m {
+	if again := h.newPooledMsg(f); again != m {
 		t.Fatal("a Msg freed before one trim was not reused")
 	}
 	m.release()
 	h.trimNow()
 	h.trimNow()
-	if again := h.newMsg(f); again == m {
+	if again := h.newPooledMsg(f); again == m {
 		t.Fatal("a Msg free through two trims was kept")
 	}
 }

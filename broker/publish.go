@@ -172,7 +172,7 @@ func (ls *loopState) copyPublish(p *mqtt.Publish) *Msg {
 	if ls.retains(p) {
 		return newMsg(f) // the retained store keeps it without counting
 	}
-	return ls.home.newMsg(f)
+	return ls.home.newPooledMsg(f)
 }
 
 // retains reports whether p goes to the retained store, whose messages are

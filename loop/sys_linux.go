@@ -16,9 +16,9 @@ import (
 // ordinary (the poller parks in the netpoller), and so do calls that may
 // copy more than rawMax bytes: while a raw call runs, its P cannot be taken
 // back, so a stop-the-world or the process's other goroutines would wait
-// for a copy of several MiB. Under the race
-// detector the raw calls tell it what the kernel read and wrote, as
-// unix.Read and unix.Write do (sys_linux_race.go).
+// for a copy of several MiB. Under the race detector the raw calls tell it
+// what the kernel read and wrote, as unix.Read and unix.Write do
+// (sys_linux_race.go).
 
 // rawMax bounds the bytes one raw call may copy, and so how long a
 // stop-the-world can wait on one.
