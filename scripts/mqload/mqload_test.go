@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -345,5 +346,135 @@ func TestReadCPUAndRSS(t *testing.T) {
 	}
 	if _, err := readCPU(1 << 30); err == nil {
 		t.Fatal("no error for a process that does not exist")
+	}
+}
+
+// TestPublisherKeepsItsWindow runs a publisher against a broker that holds
+// its PUBACKs back until the publisher has been silent for 50 ms. The
+// publisher must stop with its window full, never past it, and go on once it
+// is acknowledged.
+func TestPublisherKeepsItsWindow(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	const inflight, msgs = 7, 140
+	var mu sync.Mutex
+	var windows []int // unacknowledged messages at each pause
+	var subConn net.Conn
+	type packet struct {
+		first byte
+		body  []byte
+	}
+	serve := func(conn net.Conn) {
+		defer conn.Close()
+		packets := make(chan packet, 64)
+		go func() {
+			defer close(packets)
+			rd := packetReader{r: bufio.NewReader(conn)}
+			for {
+				first, body, err := rd.next()
+				if err != nil {
+					return
+				}
+				packets <- packet{first, append([]byte(nil), body...)}
+			}
+		}()
+		var held []uint16
+		var fwd []byte // held messages, for the subscriber at QoS 0
+		ackHeld := func() bool {
+			mu.Lock()
+			windows = append(windows, len(held))
+			sc := subConn
+			mu.Unlock()
+			var out []byte
+			for _, id := range held {
+				out = appendAck(out, typePuback, id)
+			}
+			held = held[:0]
+			if _, err := conn.Write(out); err != nil {
+				return false
+			}
+			if sc != nil {
+				sc.Write(fwd)
+			}
+			fwd = fwd[:0]
+			return true
+		}
+		for {
+			var p packet
+			var ok bool
+			select {
+			case p, ok = <-packets:
+				if !ok {
+					return
+				}
+			case <-time.After(50 * time.Millisecond):
+				if len(held) > 0 && !ackHeld() {
+					return
+				}
+				continue
+			}
+			var out []byte
+			switch p.first >> 4 {
+			case typeConnect:
+				out = append(out, typeConnack<<4, 2, 0, 0)
+			case typeSubscribe:
+				mu.Lock()
+				subConn = conn
+				mu.Unlock()
+				out = append(out, typeSuback<<4, 3, p.body[0], p.body[1], p.body[len(p.body)-1])
+			case typePublish:
+				var pv publishView
+				if decodePublish(p.first, p.body, &pv) != nil {
+					return
+				}
+				fwd = appendPublish(fwd, string(pv.topic), 0, 0, pv.payload)
+				held = append(held, pv.packetID)
+			}
+			if len(out) > 0 {
+				if _, err := conn.Write(out); err != nil {
+					return
+				}
+			}
+		}
+	}
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go serve(conn)
+		}
+	}()
+
+	cfg := flowConfig{addr: ln.Addr().String(), pubs: 1, subs: 1, msgs: msgs, size: 32, qos: 1,
+		inflight: inflight, timeout: 20 * time.Second, quiet: time.Second}
+	var res result
+	if err := runFlow(cfg, &res); err != nil {
+		t.Fatal(err)
+	}
+	// The subscriber gets each batch after its PUBACKs are written, so the
+	// run ends once the last batch is recorded.
+	if res.Error != "" || res.Received != msgs {
+		t.Fatalf("error %q, %d received of %d", res.Error, res.Received, msgs)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// A pause of the publisher's goroutine on a loaded machine may end a
+	// window early; none may end it late, and most must find it full.
+	full := 0
+	for i, w := range windows {
+		if w > inflight {
+			t.Fatalf("pause %d: %d unacknowledged, beyond the window of %d (all: %v)", i, w, inflight, windows)
+		}
+		if w == inflight {
+			full++
+		}
+	}
+	if full < msgs/inflight/2 {
+		t.Fatalf("%d of %d pauses with the window of %d full: %v", full, len(windows), inflight, windows)
 	}
 }
