@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -67,6 +68,7 @@ type Loop struct {
 	done     chan struct{}
 
 	iterations atomic.Uint64 // loop iterations, for tests and metrics
+	fault      faultHook     // soldebug builds: a poll failure a test injects
 }
 
 func newLoop(s *Server, idx int) (*Loop, error) {
@@ -109,6 +111,10 @@ func (l *Loop) Now() time.Time { return l.now }
 // only.
 func (l *Loop) Conns() int { return l.nconns }
 
+// Exited is closed once l's goroutine has exited: after Server.Stop, or
+// when its poller failed (Server.Failed). Any goroutine.
+func (l *Loop) Exited() <-chan struct{} { return l.done }
+
 // Post queues m for Handler.Mail on l's goroutine. Any goroutine, including
 // l's own. Items from one poster arrive in post order. A burst of posts wakes
 // the loop with one eventfd write. Posting a pointer (or a struct holding
@@ -145,8 +151,12 @@ func (l *Loop) run() {
 		n, _, err := l.p.wait(l.readyEv, timeout)
 		l.now = time.Now()
 		l.iterations.Add(1)
+		if err == nil {
+			err = l.fault.take()
+		}
 		if err != nil {
 			s.opts.Logger.Error("loop: poll failed; loop exits", "loop", l.idx, "err", err)
+			s.fail(fmt.Errorf("loop %d: %w", l.idx, err))
 			break
 		}
 		for i := 0; i < n; i++ {

@@ -17,6 +17,9 @@ type Server struct {
 	live     atomic.Int64 // open connections, including ones between loops
 	stopping atomic.Bool
 
+	failed   chan error // the first loop failure, buffered; see Failed
+	failOnce sync.Once
+
 	mu        sync.Mutex
 	listeners []*Listener
 	started   bool
@@ -32,7 +35,7 @@ func NewServer(opts Options, h Handler) (*Server, error) {
 	if h == nil {
 		return nil, errors.New("loop: NewServer: nil Handler")
 	}
-	s := &Server{opts: opts.withDefaults(), h: h, accepting: true}
+	s := &Server{opts: opts.withDefaults(), h: h, accepting: true, failed: make(chan error, 1)}
 	for i := 0; i < s.opts.Loops; i++ {
 		l, err := newLoop(s, i)
 		if err != nil {
@@ -55,6 +58,18 @@ func (s *Server) Loops() []*Loop { return s.loops }
 
 // Post posts m to loop loopIndex (see Loop.Post). Any goroutine.
 func (s *Server) Post(loopIndex int, m any) { s.loops[loopIndex].Post(m) }
+
+// Failed delivers the error of the first loop that stops on its own (its
+// poller failed), and nothing after a Stop. Such a loop has closed its
+// connections and takes no more mail or connections, so every client whose
+// work hashes to it is refused from then on: the owner should stop the
+// server and exit, and let its supervisor start it again. Any goroutine.
+func (s *Server) Failed() <-chan error { return s.failed }
+
+// fail records a loop's failure for Failed; only the first is kept.
+func (s *Server) fail(err error) {
+	s.failOnce.Do(func() { s.failed <- err })
+}
 
 // Start starts one goroutine per loop. Listeners added before or after Start
 // are served. It fails if called twice or after Stop. Any goroutine.
