@@ -29,10 +29,12 @@ run: build
 # the race detector, then the broker's and the trie's tests once more built
 # with soldebug: freed messages poisoned, use after free and leaked
 # references caught (TestLargePayloadsIntact's leak check counts only in
-# that build), and the trie's hook that stops a Match between two shards.
+# that build), the trie's hook that stops a Match between two shards, and
+# the loop's hook that fails a poller (TestFailedLoop in broker and loop).
 test: vet
 	$(GO) test -race -count=1 -timeout 12m ./...
 	$(GO) test -tags soldebug -count=1 -timeout 5m ./broker/ ./trie/
+	$(GO) test -tags soldebug -count=1 -run TestFailedLoop ./loop/
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }

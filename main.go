@@ -192,12 +192,21 @@ func serve(cfg *config.Config, logs *logging) error {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
-	for sig := range sigs {
-		if sig == syscall.SIGHUP {
-			reload(cfg, logs, authn, tlsConfs)
-			continue
+	for {
+		var failure error
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				reload(cfg, logs, authn, tlsConfs)
+				continue
+			}
+			log.Info("shutting down", "signal", sig.String(), "timeout", cfg.ShutdownTimeout.D())
+		case failure = <-b.Failed():
+			// A broker with a dead loop refuses every client whose
+			// identifier hashes to that loop: exit, and let the
+			// supervisor start a whole one.
+			log.Error("an event loop failed; shutting down", "err", failure, "timeout", cfg.ShutdownTimeout.D())
 		}
-		log.Info("shutting down", "signal", sig.String(), "timeout", cfg.ShutdownTimeout.D())
 		notifySystemd("STOPPING=1")
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.D())
 		if adminSrv != nil {
@@ -208,13 +217,15 @@ func serve(cfg *config.Config, logs *logging) error {
 		}
 		err := b.Shutdown(ctx)
 		cancel()
+		if failure != nil {
+			return fmt.Errorf("event loop failed: %w", failure)
+		}
 		if err != nil {
 			return fmt.Errorf("shutdown: %w", err)
 		}
 		log.Info("sol stopped")
 		return nil
 	}
-	return nil
 }
 
 // reload re-reads what can change without dropping clients: the log level and

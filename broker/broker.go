@@ -186,8 +186,15 @@ func (b *Broker) Start() error {
 }
 
 // shutdownMsg asks a loop to tell its 5.0 clients the server is shutting
-// down and close every connection.
-type shutdownMsg struct{ done sync.WaitGroup }
+// down and close every connection. The loop closes its own handled channel.
+type shutdownMsg struct{ handled []chan struct{} }
+
+// Failed delivers the error of the first event loop that stopped on its
+// own: its poller failed. That loop has closed its clients and serves no
+// more, so clients whose identifiers hash to it can no longer connect. The
+// owner should call Shutdown and exit, so that a supervisor (systemd's
+// Restart=on-failure) starts a whole broker again; sol does. Any goroutine.
+func (b *Broker) Failed() <-chan error { return b.srv.Failed() }
 
 // Shutdown stops accepting connections, tells 5.0 clients the server is
 // shutting down (DISCONNECT 0x8B), flushes and closes every connection and
@@ -210,16 +217,23 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 
 	b.stopping.Store(true)
 	b.srv.StopAccepting()
-	m := &shutdownMsg{}
-	m.done.Add(len(b.loops))
+	m := &shutdownMsg{handled: make([]chan struct{}, len(b.loops))}
+	for i := range m.handled {
+		m.handled[i] = make(chan struct{})
+	}
 	for _, ls := range b.loops {
 		ls.l.Post(m)
 	}
-	waited := make(chan struct{})
-	go func() { m.done.Wait(); close(waited) }()
-	select {
-	case <-waited:
-	case <-ctx.Done():
+	// A loop that failed (Failed) has exited and drops its mail: wait for
+	// each loop's answer or its exit, not for an answer that cannot come.
+wait:
+	for i, ls := range b.loops {
+		select {
+		case <-m.handled[i]:
+		case <-ls.l.Exited():
+		case <-ctx.Done():
+			break wait
+		}
 	}
 	if err := b.srv.Stop(ctx); err != nil {
 		return fmt.Errorf("stopping event loops: %w", err)

@@ -233,7 +233,7 @@ func (h *handler) Mail(l *loop.Loop, m any) {
 		ls.startSys()
 	case *shutdownMsg:
 		ls.shutdown()
-		m.done.Done()
+		close(m.handled[ls.idx])
 	case adminRequest:
 		m.run(ls)
 	}
