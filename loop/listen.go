@@ -296,7 +296,11 @@ func (ln *Listener) shutdown() {
 	}
 	ln.shut = true
 	for _, ls := range ln.socks {
-		unix.Shutdown(ls.fd, unix.SHUT_RDWR) // accept then fails with EINVAL
+		// A socket closed already (by a loop that failed) has given
+		// its number back, maybe to a client's connection by now.
+		if !ls.dead {
+			unix.Shutdown(ls.fd, unix.SHUT_RDWR) // accept then fails with EINVAL
+		}
 	}
 	if ln.unixPath != "" {
 		os.Remove(ln.unixPath)
@@ -306,10 +310,19 @@ func (ln *Listener) shutdown() {
 // closeAll closes every socket of ln; only when no loop serves them.
 func (ln *Listener) closeAll() {
 	for _, ls := range ln.socks {
-		if !ls.dead {
-			ls.dead = true
-			unix.Close(ls.fd)
-		}
+		ls.close()
+	}
+}
+
+// close closes ls's descriptor once. It holds ln.mu, under which shutdown
+// skips closed sockets, so shutdown never acts on a number that has been
+// given to another file meanwhile.
+func (ls *lsock) close() {
+	ls.ln.mu.Lock()
+	defer ls.ln.mu.Unlock()
+	if !ls.dead {
+		ls.dead = true
+		unix.Close(ls.fd)
 	}
 }
 
@@ -319,16 +332,12 @@ func (l *Loop) addSock(ls *lsock) {
 	shut := ls.ln.shut
 	ls.ln.mu.Unlock()
 	if shut || l.stopping {
-		if !ls.dead {
-			ls.dead = true
-			unix.Close(ls.fd)
-		}
+		ls.close()
 		return
 	}
 	if err := l.p.add(ls.fd, evRead); err != nil {
 		l.s.opts.Logger.Error("loop: cannot serve listener", "loop", l.idx, "listener", ls.ln.Addr.String(), "err", err)
-		ls.dead = true
-		unix.Close(ls.fd)
+		ls.close()
 		return
 	}
 	ls.events = evRead
@@ -344,10 +353,7 @@ func (l *Loop) closeSocks() {
 		if ls.events != 0 {
 			l.p.del(ls.fd, ls.events)
 		}
-		if !ls.dead {
-			ls.dead = true
-			unix.Close(ls.fd)
-		}
+		ls.close()
 	}
 	clear(l.socks)
 	l.socks = l.socks[:0]
