@@ -201,10 +201,11 @@ func serve(cfg *config.Config, logs *logging) error {
 				continue
 			}
 			log.Info("shutting down", "signal", sig.String(), "timeout", cfg.ShutdownTimeout.D())
-		case failure = <-b.Failed():
+		case <-b.Failed():
 			// A broker with a dead loop refuses every client whose
 			// identifier hashes to that loop: exit, and let the
 			// supervisor start a whole one.
+			failure = b.Failure()
 			log.Error("an event loop failed; shutting down", "err", failure, "timeout", cfg.ShutdownTimeout.D())
 		}
 		notifySystemd("STOPPING=1")
@@ -217,7 +218,13 @@ func serve(cfg *config.Config, logs *logging) error {
 		}
 		err := b.Shutdown(ctx)
 		cancel()
+		if failure == nil {
+			failure = b.Failure() // at the same time as the signal
+		}
 		if failure != nil {
+			if err != nil {
+				return fmt.Errorf("event loop failed: %w (and shutdown: %v)", failure, err)
+			}
 			return fmt.Errorf("event loop failed: %w", failure)
 		}
 		if err != nil {

@@ -48,6 +48,8 @@ func askLoops[T any](ctx context.Context, b *Broker, idx []int, fn func(ls *loop
 	for n, c := range calls {
 		select {
 		case out[n] = <-c.reply:
+		case <-b.loops[idx[n]].l.Exited(): // failed (Failed): drops its mail
+			return nil, fmt.Errorf("event loop %d has exited", idx[n])
 		case <-ctx.Done():
 			return nil, fmt.Errorf("waiting for event loop %d: %w", idx[n], ctx.Err())
 		}

@@ -189,12 +189,16 @@ func (b *Broker) Start() error {
 // down and close every connection. The loop closes its own handled channel.
 type shutdownMsg struct{ handled []chan struct{} }
 
-// Failed delivers the error of the first event loop that stopped on its
-// own: its poller failed. That loop has closed its clients and serves no
+// Failed is closed when an event loop has stopped on its own (its poller
+// failed) and closed its clients; Failure says why. That loop serves no
 // more, so clients whose identifiers hash to it can no longer connect. The
 // owner should call Shutdown and exit, so that a supervisor (systemd's
 // Restart=on-failure) starts a whole broker again; sol does. Any goroutine.
-func (b *Broker) Failed() <-chan error { return b.srv.Failed() }
+func (b *Broker) Failed() <-chan struct{} { return b.srv.Failed() }
+
+// Failure returns the first event loop failure once Failed is closed, else
+// nil. Any goroutine.
+func (b *Broker) Failure() error { return b.srv.Failure() }
 
 // Shutdown stops accepting connections, tells 5.0 clients the server is
 // shutting down (DISCONNECT 0x8B), flushes and closes every connection and

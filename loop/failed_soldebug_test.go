@@ -49,16 +49,20 @@ func TestFailedLoopIsReported(t *testing.T) {
 		t.Skip("the kernel put 64 connections on one loop")
 	}
 
+	if err := s.Failure(); err != nil {
+		t.Fatalf("Failure before any failure: %v", err)
+	}
 	boom := errors.New("injected poll failure")
 	s.Loops()[1].InjectPollFailure(boom)
 	select {
-	case err := <-s.Failed():
-		if !errors.Is(err, boom) || !strings.Contains(err.Error(), "loop 1") {
-			t.Fatalf("Failed delivered %v, want loop 1's %v", err, boom)
+	case <-s.Failed():
+		if err := s.Failure(); !errors.Is(err, boom) || !strings.Contains(err.Error(), "loop 1") {
+			t.Fatalf("Failure is %v, want loop 1's %v", err, boom)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("Failed delivered nothing 10 s after loop 1's poller failed")
+		t.Fatal("Failed not closed 10 s after loop 1's poller failed")
 	}
+	// Failed is closed after the loop has closed everything it had.
 	select {
 	case <-s.Loops()[1].Exited():
 	case <-time.After(10 * time.Second):

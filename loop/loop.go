@@ -111,8 +111,9 @@ func (l *Loop) Now() time.Time { return l.now }
 // only.
 func (l *Loop) Conns() int { return l.nconns }
 
-// Exited is closed once l's goroutine has exited: after Server.Stop, or
-// when its poller failed (Server.Failed). Any goroutine.
+// Exited is closed once l's goroutine has exited, its connections and
+// sockets closed: after Server.Stop, or when its poller failed
+// (Server.Failed). Any goroutine.
 func (l *Loop) Exited() <-chan struct{} { return l.done }
 
 // Post queues m for Handler.Mail on l's goroutine. Any goroutine, including
@@ -143,6 +144,7 @@ type (
 func (l *Loop) run() {
 	defer close(l.done)
 	s := l.s
+	var failure error
 	for {
 		timeout := l.wheel.timeoutMs(l.now)
 		if l.mb.backlog() || len(l.redeliver) > 0 {
@@ -156,7 +158,7 @@ func (l *Loop) run() {
 		}
 		if err != nil {
 			s.opts.Logger.Error("loop: poll failed; loop exits", "loop", l.idx, "err", err)
-			s.fail(fmt.Errorf("loop %d: %w", l.idx, err))
+			failure = fmt.Errorf("loop %d: %w", l.idx, err)
 			break
 		}
 		for i := 0; i < n; i++ {
@@ -194,6 +196,9 @@ func (l *Loop) run() {
 		}
 	}
 	l.exit()
+	if failure != nil {
+		s.fail(failure)
+	}
 }
 
 func (l *Loop) dispatch(ev ready) {

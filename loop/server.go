@@ -17,7 +17,8 @@ type Server struct {
 	live     atomic.Int64 // open connections, including ones between loops
 	stopping atomic.Bool
 
-	failed   chan error // the first loop failure, buffered; see Failed
+	failed   chan struct{} // closed at the first loop failure; see Failed
+	failure  error         // that failure, set before failed is closed
 	failOnce sync.Once
 
 	mu        sync.Mutex
@@ -35,7 +36,7 @@ func NewServer(opts Options, h Handler) (*Server, error) {
 	if h == nil {
 		return nil, errors.New("loop: NewServer: nil Handler")
 	}
-	s := &Server{opts: opts.withDefaults(), h: h, accepting: true, failed: make(chan error, 1)}
+	s := &Server{opts: opts.withDefaults(), h: h, accepting: true, failed: make(chan struct{})}
 	for i := 0; i < s.opts.Loops; i++ {
 		l, err := newLoop(s, i)
 		if err != nil {
@@ -59,16 +60,31 @@ func (s *Server) Loops() []*Loop { return s.loops }
 // Post posts m to loop loopIndex (see Loop.Post). Any goroutine.
 func (s *Server) Post(loopIndex int, m any) { s.loops[loopIndex].Post(m) }
 
-// Failed delivers the error of the first loop that stops on its own (its
-// poller failed), and nothing after a Stop. Such a loop has closed its
-// connections and takes no more mail or connections, so every client whose
-// work hashes to it is refused from then on: the owner should stop the
-// server and exit, and let its supervisor start it again. Any goroutine.
-func (s *Server) Failed() <-chan error { return s.failed }
+// Failed is closed when a loop has stopped on its own (its poller failed)
+// and has closed its connections and listening sockets; Failure says why.
+// It stays open through Stop. The rest of the server goes on, but every
+// client whose work hashes to the dead loop is refused from then on, so the
+// owner should stop the server and exit, and let its supervisor start it
+// again. Any goroutine.
+func (s *Server) Failed() <-chan struct{} { return s.failed }
+
+// Failure returns the first loop failure once Failed is closed, else nil.
+// Any goroutine.
+func (s *Server) Failure() error {
+	select {
+	case <-s.failed:
+		return s.failure
+	default:
+		return nil
+	}
+}
 
 // fail records a loop's failure for Failed; only the first is kept.
 func (s *Server) fail(err error) {
-	s.failOnce.Do(func() { s.failed <- err })
+	s.failOnce.Do(func() {
+		s.failure = err
+		close(s.failed)
+	})
 }
 
 // Start starts one goroutine per loop. Listeners added before or after Start
