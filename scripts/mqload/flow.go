@@ -68,6 +68,7 @@ type flowPub struct {
 	sent    atomic.Int64
 	acked   atomic.Int64
 	pubrecs atomic.Int64
+	stale   bool          // guarded by mu: flushed since the last send stamp
 	waiting atomic.Bool   // the sender waits in waitWindow for an acknowledgement
 	wake    chan struct{} // capacity 1: readAcks wakes a waiting sender
 	maxLag  time.Duration // paced runs: latest send behind its schedule (a starved generator)
@@ -398,19 +399,29 @@ func (p *flowPub) run(cfg flowConfig, idx int, prefix string, base, start time.T
 		}
 		p.mu.Lock()
 		// One clock read per write buffer: the messages of a buffer reach
-		// the kernel together, so a stamp taken when the buffer starts (or
-		// when this message will flush it) is no later than their send.
-		// Paced runs flush every message and so stamp every one. Reading
-		// the clock per message cost mqload a sixth of its CPU.
-		if interval > 0 || seq == 0 || p.c.w.Buffered() == 0 || p.c.w.Available() < pktLen {
-			stamp = time.Since(base)
+		// the kernel together when it is flushed. A message that would
+		// overflow the buffer flushes it first, and every flush marks the
+		// stamp stale, so a stamp is never later than its message's send
+		// and never earlier than its buffer's first message. Paced runs
+		// flush every message, and packets larger than the buffer bypass
+		// it: both stamp every message. Reading the clock per message cost
+		// mqload a sixth of its CPU.
+		var err error
+		if c.w.Buffered() > 0 && c.w.Available() < pktLen {
+			err = p.flushLocked()
 		}
-		binary.BigEndian.PutUint64(payload, uint64(stamp))
-		binary.BigEndian.PutUint32(payload[12:], uint32(seq))
-		pkt = appendPublish(pkt[:0], topic, cfg.qos, id, payload)
-		_, err := c.w.Write(pkt)
+		if p.stale || seq == 0 || interval > 0 || pktLen > c.w.Size() {
+			stamp = time.Since(base)
+			p.stale = false
+		}
+		if err == nil {
+			binary.BigEndian.PutUint64(payload, uint64(stamp))
+			binary.BigEndian.PutUint32(payload[12:], uint32(seq))
+			pkt = appendPublish(pkt[:0], topic, cfg.qos, id, payload)
+			_, err = c.w.Write(pkt)
+		}
 		if err == nil && interval > 0 {
-			err = c.w.Flush()
+			err = p.flushLocked()
 		}
 		p.mu.Unlock()
 		if err != nil {
@@ -419,7 +430,7 @@ func (p *flowPub) run(cfg flowConfig, idx int, prefix string, base, start time.T
 		p.sent.Add(1)
 	}
 	p.mu.Lock()
-	err := c.w.Flush()
+	err := p.flushLocked()
 	p.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("flush: %w", err)
@@ -430,13 +441,20 @@ func (p *flowPub) run(cfg flowConfig, idx int, prefix string, base, start time.T
 	return nil
 }
 
+// flushLocked writes out what the publisher's buffer holds and marks the
+// send stamp stale: the next message starts a buffer. p.mu held.
+func (p *flowPub) flushLocked() error {
+	p.stale = true
+	return p.c.w.Flush()
+}
+
 // waitWindow flushes what the publisher wrote and blocks until fewer than
 // cfg.inflight of its first seq messages are unacknowledged. The publisher
 // sets waiting before it checks again, and readAcks clears it after it counts
 // an acknowledgement, so one of the two sees the other: no wake-up is lost.
 func (p *flowPub) waitWindow(seq int64, cfg flowConfig, ackDone <-chan error) error {
 	p.mu.Lock()
-	err := p.c.w.Flush()
+	err := p.flushLocked()
 	p.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("flush: %w", err)
@@ -467,7 +485,7 @@ func (p *flowPub) readAcks(cfg flowConfig) error {
 			p.mu.Lock()
 			var err error
 			if c.w.Buffered() > 0 {
-				err = c.w.Flush()
+				err = p.flushLocked()
 			}
 			p.mu.Unlock()
 			if err != nil {
