@@ -118,12 +118,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer os.Remove(pidFilePath(&cfg))
 	}
-	if err := serve(&cfg, logs); err != nil {
+	err = serve(&cfg, logs)
+	stopProfile()
+	if err != nil {
 		log.Error("sol stopped", "err", err)
 		return 1
 	}
 	return 0
 }
+
+// stopProfile ends the CPU profile that builds with the tag pgoprofile take
+// (main_pgo.go); without it there is none.
+var stopProfile = func() {}
 
 // serve runs the broker until SIGINT or SIGTERM.
 func serve(cfg *config.Config, logs *logging) error {
