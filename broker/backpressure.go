@@ -89,6 +89,7 @@ func (ls *loopState) checkInbox(to *loopState) {
 	if ls.holding || to.inbox.n.Load() < inboxHigh {
 		return
 	}
+	afterInboxLoad()
 	ls.holding = true
 	ls.inboxHolds++
 	to.inbox.waiting[ls.idx].Store(true)

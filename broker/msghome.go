@@ -155,6 +155,7 @@ func (h *msgHome) trimNow() {
 	if h.l == nil {
 		return // tests without a loop: nobody to wake
 	}
+	beforeTrimSleep()
 	h.asleep.Store(true)
 	// A put between the swaps above and the store saw h awake and sent no
 	// mail: look once more, and whoever turns asleep off arms the timer.
