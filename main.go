@@ -37,6 +37,7 @@ func main() {
 
 // run is main without os.Exit, so tests can drive the command line.
 func run(args []string, stdout, stderr io.Writer) int {
+	defer stopProfile()
 	if len(args) > 0 && args[0] == "passwd" {
 		if err := auth.PasswdCommand(args[1:], os.Stdin, stdout, stderr); err != nil {
 			fmt.Fprintf(stderr, "sol passwd: %v\n", err)
@@ -119,7 +120,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		defer os.Remove(pidFilePath(&cfg))
 	}
 	err = serve(&cfg, logs)
-	stopProfile()
 	if err != nil {
 		log.Error("sol stopped", "err", err)
 		return 1

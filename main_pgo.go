@@ -3,6 +3,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"runtime/pprof"
 )
@@ -24,6 +25,8 @@ func init() {
 	}
 	stopProfile = func() {
 		pprof.StopCPUProfile()
-		f.Close()
+		if err := f.Close(); err != nil {
+			fmt.Fprintf(os.Stderr, "sol: writing CPU profile %s: %v\n", path, err)
+		}
 	}
 }
