@@ -9,6 +9,9 @@ import (
 	"time"
 )
 
+// The hooks these tests set are package globals: the tests must not run in
+// parallel with others that start brokers.
+
 // startLoops starts a broker with n loops on a loopback port nobody dials,
 // for tests that run code on a loop's goroutine through askLoops.
 func startLoops(t *testing.T, n int) *Broker {
@@ -41,7 +44,9 @@ func TestInboxDrainedWhileRegistering(t *testing.T) {
 	b := startLoops(t, 2)
 	to := b.loops[1]
 	to.inbox.n.Store(inboxHigh)
+	fired := false
 	drain := func() {
+		fired = true
 		to.inbox.n.Store(0)
 		to.handled(0) // as loop 1 after its last batch: nobody waits yet
 	}
@@ -55,6 +60,9 @@ func TestInboxDrainedWhileRegistering(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !fired {
+		t.Fatal("checkInbox returned before it would register: the window was not reached")
 	}
 	if holding[0] {
 		t.Fatal("loop 0 holds its publishers for an inbox that drained while it registered; nothing will resume it")
@@ -76,7 +84,9 @@ func TestMsgFreedWhileTrimSleeps(t *testing.T) {
 	late := func() {
 		if !fired { // from another loop, say: a Msg goes on h's freed list
 			fired = true
-			h.put(0, &Msg{}) // soldebug's release poisons instead of putting
+			// soldebug's release poisons a Msg instead of putting it
+			// back, so the test puts one of class 0 itself.
+			h.put(0, &Msg{buf: make([]byte, 0, msgClasses[0]), home: h})
 		}
 	}
 	trimSleepHook.Store(&late)
