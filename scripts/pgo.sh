@@ -23,6 +23,8 @@ $GO build -tags pgoprofile -pgo=off -o "$WORK/sol" .
 $GO build -o "$WORK/mqload" ./scripts/mqload
 
 for loops in 1 2; do
+	# The settings bench.sh gives sol (its sol_conf), so that the profile
+	# is of the code paths make bench measures.
 	cat > "$WORK/sol.conf" <<CONF
 log_level = "error"
 loops = $loops
