@@ -30,7 +30,8 @@ run: build
 # with soldebug: freed messages poisoned, use after free and leaked
 # references caught (TestLargePayloadsIntact's leak check counts only in
 # that build), the trie's hook that stops a Match between two shards, and
-# the loop's hook that fails a poller (TestFailedLoop in broker and loop).
+# the loop's hook that fails a poller (TestFailedLoop in broker and loop,
+# and TestLoopFailureExits, which runs a soldebug sol whose loop fails).
 #
 # The race-built test binaries skip default.pgo (-pgo=off): with it, the
 # main package's test would compile every dependency a second time, which
@@ -39,7 +40,7 @@ run: build
 test: vet
 	$(GO) test -race -count=1 -pgo=off -timeout 12m ./...
 	$(GO) test -tags soldebug -count=1 -timeout 5m ./broker/ ./trie/
-	$(GO) test -tags soldebug -count=1 -run TestFailedLoop ./loop/
+	$(GO) test -tags soldebug -count=1 -pgo=off -run 'TestFailedLoop|TestLoopFailureExits' ./loop/ .
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }

@@ -127,6 +127,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// afterStart lets soldebug builds act on a started broker
+// (main_fault_soldebug.go); other builds do nothing.
+var afterStart = func(*broker.Broker) {}
+
 // stopProfile ends the CPU profile that builds with the tag pgoprofile take
 // (main_pgo.go); without it there is none.
 var stopProfile = func() {}
@@ -193,6 +197,7 @@ func serve(cfg *config.Config, logs *logging) error {
 	// against 10.97-11.16).
 	debug.FreeOSMemory()
 	log.Info("sol started", "version", version, "config", cfg.File, "pid", os.Getpid())
+	afterStart(b)
 	notifySystemd("READY=1\nSTATUS=serving MQTT")
 
 	sigs := make(chan os.Signal, 4)

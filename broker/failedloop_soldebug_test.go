@@ -32,7 +32,7 @@ func TestFailedLoop(t *testing.T) {
 	}
 
 	boom := errors.New("injected poll failure")
-	broker.FailLoop(b, 1, boom)
+	b.InjectLoopFailure(1, boom)
 	select {
 	case <-b.Failed():
 		if err := b.Failure(); !errors.Is(err, boom) {
