@@ -67,6 +67,12 @@
 // a caller that has given up (ctx ended). The retained store is read and
 // changed directly, being safe from any goroutine.
 //
+// A loop whose poller fails closes its clients and exits, and Broker.Failed
+// closes: the clients whose identifiers hash to that loop could no longer
+// connect, so sol's main shuts down and exits 1 for its supervisor to start
+// it again. Shutdown and the admin API wait for each loop's answer or its
+// exit, never for mail a dead loop dropped.
+//
 // # Locks
 //
 // The broker holds no lock of its own on the publish path. trie.Index and
