@@ -19,10 +19,11 @@ import (
 // So every loop counts what is posted to it and not yet handled (inbox),
 // in bytes: each delivery's 72 bytes plus the size of the message it holds
 // (counted again for every copy of one message, so the count is at most
-// too high). When a loop routing a PUBLISH finds a destination's inbox
-// above inboxHigh, it stops reading PUBLISH packets: each connection that
-// brings one next is paused (held) with that packet left unread, and TCP
-// slows its client. The loop registers as waiting on that destination,
+// too high), from the moment the batch holding it is posted (batches are
+// posted at maxBatchCost bytes, so little goes unseen). When a loop
+// routing a PUBLISH finds a destination's inbox above inboxHigh, it stops
+// reading PUBLISH packets: each connection that brings one next is paused
+// (held) with that packet left unread, and TCP slows its client. The loop registers as waiting on that destination,
 // which mails it (inboxResume) once its inbox has fallen below inboxLow;
 // the loop then resumes every connection it held. Packets read before
 // that PUBLISH still go through (the rest wait behind it), a holding loop

@@ -68,8 +68,8 @@ func TestPublisherHeldWhileOtherLoopIsBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A publish that finds the inbox full still finishes routing (50
-	// deliveries), and its loop's open batch goes out (512 at most), each
-	// counted at 424 bytes here.
+	// deliveries), and its loop's open batch goes out (512 deliveries or
+	// maxBatchCost bytes at most), each counted at 424 bytes here.
 	limit := int64(broker.InboxHigh + 1<<20)
 	t.Logf("inbox peak %d bytes, publisher held %d times", peak.Load(), holds)
 	if peak.Load() > limit {

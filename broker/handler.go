@@ -113,6 +113,13 @@ const (
 // bound (72 bytes per delivery: 36 KiB per batch).
 const maxBatch = 512
 
+// maxBatchCost is the most bytes (batch.cost) a batch gathers before it is
+// posted. The destination's inbox counts a batch only once it is posted, so
+// an open batch is what a loop can add beyond inboxHigh unseen: 512
+// deliveries of 64 KB messages would be 64 MiB; now at most about 1 MiB.
+// Batches of small messages stay under it (512 of 64 bytes: 212 KiB).
+const maxBatchCost = inboxHigh / 16
+
 func newLoopState(b *Broker, l *loop.Loop) *loopState {
 	ls := &loopState{
 		b:    b,
@@ -270,7 +277,7 @@ func (ls *loopState) enqueueRemote(d *delivery) {
 	bt.ds = append(bt.ds, *d)
 	bt.cost += deliveryCost + int64(d.m.size())
 	dest := ls.b.loops[to]
-	if len(bt.ds) >= maxBatch {
+	if len(bt.ds) >= maxBatch || bt.cost >= maxBatchCost {
 		ls.batches[to] = nil // still listed in dirty; flushBatches skips it
 		dest.posted(bt.cost)
 		dest.l.Post(bt)
