@@ -44,10 +44,11 @@ type msgHome struct {
 		head atomic.Pointer[Msg]
 		_    [cacheLine - 8]byte
 	}
-	// Read by put, written only when the trim timer stops and starts
-	// (and by the put that wakes it): asleep is set while the timer is off (nothing was free at the last
-	// trim), and the first put after that wakes the owner by mail (wake),
-	// so that what comes back later is aged and dropped too.
+	// Read by put, written only when the trim timer stops and starts (and
+	// by the put that wakes it): asleep is set while the timer is off
+	// (nothing was free at the last trim), and the first put after that
+	// wakes the owner by mail (wake), so that what comes back later is
+	// aged and dropped too.
 	asleep atomic.Bool
 	l      *loop.Loop
 	wake   msgWake // posted by put, so posting allocates nothing
@@ -122,9 +123,6 @@ func (h *msgHome) put(k int, m *Msg) {
 // (only Msgs made here come back here), and when a Msg comes back while
 // the timer is off. Owner loop only.
 func (h *msgHome) armTrim() {
-	if h.l == nil {
-		return // tests without a loop: nothing is aged
-	}
 	if h.trim == nil {
 		h.trim = h.l.NewTimer(h.trimNow)
 	}
@@ -151,9 +149,6 @@ func (h *msgHome) trimNow() {
 	if left {
 		h.armTrim()
 		return
-	}
-	if h.l == nil {
-		return // tests without a loop: nobody to wake
 	}
 	beforeTrimSleep()
 	h.asleep.Store(true)

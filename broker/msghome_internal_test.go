@@ -5,11 +5,37 @@ import (
 	"encoding/binary"
 	"sync"
 	"testing"
+
+	"github.com/sol-broker/sol/loop"
 )
 
-// newPooledMsg is a pooled Msg for tests that need no loop: its home is a
-// msgHome of its own, without a trim timer.
-func newPooledMsg(f *msgFields) *Msg { return newMsgHome(nil).newPooledMsg(f) }
+// idleLoop is a loop that is never started, the home loop of Msgs that
+// tests make without a broker: their msgHome arms its trim timer there, and
+// the timer never fires (tests call trimNow themselves). Tests run one at a
+// time on it, as the loop's goroutine would.
+var idleLoop = sync.OnceValue(func() *loop.Loop {
+	s, err := loop.NewServer(loop.Options{Loops: 1}, nopHandler{})
+	if err != nil {
+		panic(err)
+	}
+	return s.Loops()[0]
+})
+
+// nopHandler is idleLoop's handler, which never runs.
+type nopHandler struct{}
+
+func (nopHandler) Open(*loop.Conn)             {}
+func (nopHandler) Data(*loop.Conn, []byte) int { return 0 }
+func (nopHandler) Writable(*loop.Conn)         {}
+func (nopHandler) Closed(*loop.Conn, error)    {}
+func (nopHandler) Mail(*loop.Loop, any)        {}
+func (nopHandler) Flush(*loop.Loop)            {}
+
+// testHome is the msgHome of the Msgs newPooledMsg makes.
+var testHome = sync.OnceValue(func() *msgHome { return newMsgHome(idleLoop()) })
+
+// newPooledMsg is a pooled Msg for tests that need no broker (testHome).
+func newPooledMsg(f *msgFields) *Msg { return testHome().newPooledMsg(f) }
 
 // TestMsgHomeConcurrentRelease makes Msgs on one goroutine (the home loop)
 // while four others check and release them, as subscribers' loops do. A
@@ -20,7 +46,7 @@ func TestMsgHomeConcurrentRelease(t *testing.T) {
 	if msgDebug {
 		t.Skip("soldebug builds never reuse a freed Msg")
 	}
-	h := newMsgHome(nil)
+	h := newMsgHome(idleLoop())
 	const releasers, msgs = 4, 20000
 	type held struct {
 		m   *Msg
@@ -77,7 +103,7 @@ func TestMsgHomeTrim(t *testing.T) {
 	if msgDebug {
 		t.Skip("soldebug builds never reuse a freed Msg")
 	}
-	h := newMsgHome(nil)
+	h := newMsgHome(idleLoop())
 	f := &msgFields{topic: []byte("t"), payload: []byte("x")}
 	m := h.newPooledMsg(f)
 	m.release()
