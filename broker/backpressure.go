@@ -23,9 +23,10 @@ import (
 // posted at maxBatchCost bytes, so little goes unseen). When a loop
 // routing a PUBLISH finds a destination's inbox above inboxHigh, it stops
 // reading PUBLISH packets: each connection that brings one next is paused
-// (held) with that packet left unread, and TCP slows its client. The loop registers as waiting on that destination,
-// which mails it (inboxResume) once its inbox has fallen below inboxLow;
-// the loop then resumes every connection it held. Packets read before
+// (held) with that packet left unread, and TCP slows its client. The
+// loop registers as waiting on that destination, which mails it
+// (inboxResume) once its inbox has fallen below inboxLow; the loop then
+// resumes every connection it held. Packets read before
 // that PUBLISH still go through (the rest wait behind it), a holding loop
 // keeps handling its own mail, so two loops holding for each other both
 // drain, and a held client is not timed out for keep alive (sweep): the

@@ -24,10 +24,10 @@ import (
 // At zero the Msg and its buffer go back for the next PUBLISH of that size
 // class (a small one to the free lists of the loop that made it,
 // msghome.go; a large one to a shared pool), so the steady state of a
-// PUBLISH allocates nothing. Other messages
-// (retained, wills, $SYS) are garbage-collected and ref/release do nothing
-// for them: the retained store, the admin API and SUBSCRIBE read them
-// without holding a reference. A connection's output holds a reference too
+// PUBLISH allocates nothing. Other messages (retained, wills, $SYS) are
+// garbage-collected and ref/release do nothing for them: the retained
+// store, the admin API and SUBSCRIBE read them without holding a
+// reference. A connection's output holds a reference too
 // while a large payload is queued in it by reference (send, msgRef). Building
 // with -tags soldebug poisons a freed buffer, never reuses it, panics on a
 // negative count or on use after free (checkLive), and counts the pooled
@@ -180,11 +180,11 @@ func (b *Broker) inputBuffer(l *loop.Loop, n int) []byte {
 	return buf
 }
 
-// adoptMsg is msgHome.newPooledMsg for a message whose fields lie in buf, the whole
-// input buffer holding its PUBLISH (loop.Conn.TakeInput), which the Msg
-// keeps instead of copying them; f.topic may lie elsewhere (a topic alias
-// resolved, topicInBuf false) and is then copied behind the packet, or
-// apart if the buffer has no room. Loop goroutine.
+// adoptMsg is msgHome.newPooledMsg for a message whose fields lie in buf,
+// the whole input buffer holding its PUBLISH (loop.Conn.TakeInput), which
+// the Msg keeps instead of copying them; f.topic may lie elsewhere (a topic
+// alias resolved, topicInBuf false) and is then copied behind the packet,
+// or apart if the buffer has no room. Loop goroutine.
 func (ls *loopState) adoptMsg(buf []byte, f *msgFields, topicInBuf bool) *Msg {
 	var m *Msg
 	if n := len(ls.spareMsgs); n > 0 {

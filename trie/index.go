@@ -12,9 +12,10 @@ import (
 //
 // Filters are sharded by their first level into shardCount shards, plus one
 // shard for filters whose first level is "+" or "#". Each shard has its own
-// readers-writer lock, split into reader slots (NewIndexFor). All methods are safe for concurrent use by any goroutine; no method
-// holds more than one shard lock at a time, and no lock is held while calling
-// the avail callback given to Match.
+// readers-writer lock, split into reader slots (NewIndexFor). All methods
+// are safe for concurrent use by any goroutine; no method holds more than
+// one shard lock at a time, and no lock is held while calling the avail
+// callback given to Match.
 //
 // The Index does not validate filters: the broker checks them with the mqtt
 // package first ([MQTT-4.7.1-1], [MQTT-4.7.1-2]). An invalid filter ("a/#/b",

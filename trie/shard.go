@@ -27,8 +27,9 @@ const readerSlots = 8
 // matching topics of one shard at once (devices/..., a whole fleet under
 // one first level) both wrote its reader count: BenchmarkMatchOneShard
 // with 2 goroutines took 211-221 ns per match against 99-117 ns with a
-// slot each, on a day when one goroutine alone took 68-75 ns. Subscribe and Unsubscribe lock every slot
-// in use, in order. n, the slots in use, is fixed when the Index is made.
+// slot each, on a day when one goroutine alone took 68-75 ns. Subscribe
+// and Unsubscribe lock every slot in use, in order. n, the slots in use, is
+// fixed when the Index is made.
 type shardLock struct {
 	// A line nobody writes first: a nil check of the lock's address loads
 	// its first byte, which must not be reader 0's lock word (every other
