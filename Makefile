@@ -54,7 +54,7 @@ bench:
 	@if [ -x scripts/bench.sh ]; then scripts/bench.sh; fi
 
 # Refresh default.pgo, the profile go build optimises sol with, from the
-# bench workloads (about a minute; see scripts/pgo.sh).
+# bench workloads (about 20 s; see scripts/pgo.sh).
 pgo:
 	scripts/pgo.sh
 

@@ -7,7 +7,7 @@
 # SOL_CPUPROFILE names a file for a CPU profile of the whole run), runs the
 # workloads of `make bench` against it with scripts/mqload on loopback, once
 # with one loop and once with two, and merges the two profiles. Needs only
-# Go; takes about a minute. Commit the new default.pgo with the numbers that
+# Go; takes about 20 s. Commit the new default.pgo with the numbers that
 # justify it: a profile is worth keeping only while it still matches the
 # code's hot path.
 set -euo pipefail

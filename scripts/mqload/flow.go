@@ -68,7 +68,7 @@ type flowPub struct {
 	sent    atomic.Int64
 	acked   atomic.Int64
 	pubrecs atomic.Int64
-	stale   bool          // guarded by mu: flushed since the last send stamp
+	stale   bool          // guarded by mu: no send stamp since the last flush (true at first)
 	waiting atomic.Bool   // the sender waits in waitWindow for an acknowledgement
 	wake    chan struct{} // capacity 1: readAcks wakes a waiting sender
 	maxLag  time.Duration // paced runs: latest send behind its schedule (a starved generator)
@@ -139,7 +139,7 @@ func runFlow(cfg flowConfig, res *result) error {
 		}
 	}
 	for i := range pubs {
-		p := &flowPub{wake: make(chan struct{}, 1)}
+		p := &flowPub{wake: make(chan struct{}, 1), stale: true}
 		pubs[i] = p
 		var err error
 		if raw {
@@ -410,7 +410,7 @@ func (p *flowPub) run(cfg flowConfig, idx int, prefix string, base, start time.T
 		if c.w.Buffered() > 0 && c.w.Available() < pktLen {
 			err = p.flushLocked()
 		}
-		if p.stale || seq == 0 || interval > 0 || pktLen > c.w.Size() {
+		if p.stale || interval > 0 || pktLen > c.w.Size() {
 			stamp = time.Since(base)
 			p.stale = false
 		}
