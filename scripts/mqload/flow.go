@@ -294,20 +294,32 @@ func (s *flowSub) run(cfg flowConfig, base time.Time, perSub int64) error {
 	c := s.c
 	var pv publishView
 	var now int64
+	// Counts are kept here and published to the coordinator's atomics
+	// before every read that may block, and on return: the coordinator
+	// sees every delivery by the time this goroutine waits for more.
+	var received, duplicates, last int64
+	publish := func() {
+		s.received.Store(received)
+		s.duplicates.Store(duplicates)
+		s.last.Store(last)
+	}
+	defer publish()
 	for {
-		// The clock is read once per read from the socket, not once per
-		// message: every packet a read brings arrived at the same moment.
-		fresh := !c.rd.hasPacket()
-		if fresh && c.w.Buffered() > 0 {
-			if err := c.w.Flush(); err != nil {
-				return fmt.Errorf("flush acknowledgements: %w", err)
+		first, body, ok := c.rd.buffered()
+		if !ok {
+			publish()
+			if c.w.Buffered() > 0 {
+				if err := c.w.Flush(); err != nil {
+					return fmt.Errorf("flush acknowledgements: %w", err)
+				}
 			}
-		}
-		first, body, err := c.rd.next()
-		if err != nil {
-			return err
-		}
-		if fresh {
+			var err error
+			if first, body, err = c.rd.next(); err != nil {
+				return err
+			}
+			// The clock is read once per read from the socket, not once
+			// per message: every packet a read brings arrived at the same
+			// moment.
 			now = int64(time.Since(base))
 		}
 		switch first >> 4 {
@@ -326,12 +338,12 @@ func (s *flowSub) run(cfg flowConfig, base time.Time, perSub int64) error {
 			}
 			word, bit := &s.seen[pi][seq/64], uint64(1)<<(seq%64)
 			if *word&bit != 0 {
-				s.duplicates.Add(1)
+				duplicates++
 			} else {
 				*word |= bit
 				s.hist.record(now - sent)
-				s.last.Store(now)
-				s.received.Add(1)
+				last = now
+				received++
 			}
 			switch pv.qos {
 			case 1:
@@ -481,7 +493,8 @@ func (p *flowPub) readAcks(cfg flowConfig) error {
 	for p.acked.Load() < int64(cfg.msgs) {
 		// PUBRELs wait in the writer until no whole packet is left to
 		// read: one flush answers a whole batch of PUBRECs.
-		if !c.rd.hasPacket() {
+		first, body, ok := c.rd.buffered()
+		if !ok {
 			p.mu.Lock()
 			var err error
 			if c.w.Buffered() > 0 {
@@ -491,10 +504,9 @@ func (p *flowPub) readAcks(cfg flowConfig) error {
 			if err != nil {
 				return fmt.Errorf("flush PUBREL: %w", err)
 			}
-		}
-		first, body, err := c.rd.next()
-		if err != nil {
-			return err
+			if first, body, err = c.rd.next(); err != nil {
+				return err
+			}
 		}
 		id, err := ackID(body)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -477,4 +478,60 @@ func TestPublisherKeepsItsWindow(t *testing.T) {
 	if full < msgs/inflight/2 {
 		t.Fatalf("%d of %d pauses with the window of %d full: %v", full, len(windows), inflight, windows)
 	}
+}
+
+// TestPacketReaderSplitReads feeds a stream of packets of 2 bytes to 300 KB
+// (remaining lengths of one to three bytes) through reads cut at every size
+// from 1 byte up, with a read buffer smaller than the largest packet: next
+// must return each packet whole and in order, whether it was buffered (a
+// view into the buffer) or read piecemeal (a copy), and buffered must never
+// claim a packet that is not all there.
+func TestPacketReaderSplitReads(t *testing.T) {
+	var stream []byte
+	var want [][]byte
+	for i, size := range []int{16, 0, 200, 20000, 70, 300 << 10, 5} {
+		payload := bytes.Repeat([]byte{byte(i + 1)}, size)
+		pkt := appendPublish(nil, fmt.Sprintf("t/%d", i), 1, uint16(i+1), payload)
+		stream = append(stream, pkt...)
+		want = append(want, pkt)
+		stream = appendAck(stream, typePuback, uint16(i+1))
+		want = append(want, appendAck(nil, typePuback, uint16(i+1)))
+	}
+	for _, chunk := range []int{1, 2, 3, 7, 64, 1000, 4096, len(stream)} {
+		rd := packetReader{r: bufio.NewReaderSize(&chunkReader{b: stream, n: chunk}, 4096)}
+		for i, w := range want {
+			if first, body, ok := rd.buffered(); ok {
+				if first != w[0] || !bytes.HasSuffix(w, body) || len(body) >= len(w) || len(w)-len(body) > 5 {
+					t.Fatalf("chunk %d: buffered packet %d: got type %#x, %d-byte body; want %d-byte packet of type %#x", chunk, i, first, len(body), len(w), w[0])
+				}
+				continue
+			}
+			first, body, err := rd.next()
+			if err != nil {
+				t.Fatalf("chunk %d: packet %d: %v", chunk, i, err)
+			}
+			if first != w[0] || !bytes.HasSuffix(w, body) || len(w)-len(body) > 5 {
+				t.Fatalf("chunk %d: packet %d: got type %#x, %d-byte body; want %d-byte packet of type %#x", chunk, i, first, len(body), len(w), w[0])
+			}
+		}
+		if _, _, err := rd.next(); err == nil {
+			t.Fatalf("chunk %d: a packet after the end of the stream", chunk)
+		}
+	}
+}
+
+// chunkReader returns b at most n bytes per Read.
+type chunkReader struct {
+	b []byte
+	n int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(c.b) == 0 {
+		return 0, io.EOF
+	}
+	k := min(len(p), c.n, len(c.b))
+	copy(p, c.b[:k])
+	c.b = c.b[k:]
+	return k, nil
 }

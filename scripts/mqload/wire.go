@@ -102,8 +102,12 @@ type packetReader struct {
 }
 
 // next returns the first byte of the fixed header and the body. The body is
-// valid until the following call.
+// valid until the following call: it points into the read buffer when the
+// whole packet was already there, which saves a copy per packet.
 func (p *packetReader) next() (byte, []byte, error) {
+	if first, body, ok := p.buffered(); ok {
+		return first, body, nil
+	}
 	first, err := p.r.ReadByte()
 	if err != nil {
 		return 0, nil, err
@@ -136,23 +140,29 @@ func (p *packetReader) next() (byte, []byte, error) {
 	return first, body, nil
 }
 
-// hasPacket reports whether a whole packet is already buffered, so that next
-// will not block. Callers flush their acknowledgements when it is false.
-func (p *packetReader) hasPacket() bool {
+// buffered takes the packet at the head of the read buffer if all of it is
+// there, without a read from the socket: ok is false when next would block.
+// The body points into the buffer, valid until the following call.
+func (p *packetReader) buffered() (first byte, body []byte, ok bool) {
 	n := p.r.Buffered()
 	if n < 2 {
-		return false
+		return 0, nil, false
 	}
 	b, _ := p.r.Peek(n)
 	rl, shift := 0, 0
 	for i := 1; i < n && i <= 4; i++ {
 		rl |= int(b[i]&0x7f) << shift
 		if b[i]&0x80 == 0 {
-			return n >= i+1+rl
+			end := i + 1 + rl
+			if n < end {
+				return 0, nil, false
+			}
+			p.r.Discard(end)
+			return b[0], b[i+1 : end], true
 		}
 		shift += 7
 	}
-	return false
+	return 0, nil, false
 }
 
 // publishView is a decoded PUBLISH; topic and payload point into the reader's buffer.
