@@ -17,10 +17,11 @@ import (
 // With one loop the publisher's TCP connection slows it down instead.
 //
 // So every loop counts what is posted to it and not yet handled (inbox),
-// in bytes: each delivery's 72 bytes plus the size of the message it holds
-// (counted again for every copy of one message, so the count is at most
-// too high), from the moment the batch holding it is posted (batches are
-// posted at maxBatchCost bytes, so little goes unseen). When a loop
+// in bytes: each batch's slots (72 bytes each, 36 KiB, used or not: a
+// batch posted with one delivery holds them all) plus the size of the
+// message each delivery holds (counted again for every copy of one
+// message, so the count is at most too high), from the moment the batch is
+// posted (batches are posted at maxBatchCost bytes, so little goes unseen). When a loop
 // routing a PUBLISH finds a destination's inbox above inboxHigh, it stops
 // reading PUBLISH packets: each connection that brings one next is paused
 // (held) with that packet left unread, and TCP slows its client. The
@@ -34,8 +35,8 @@ import (
 const (
 	// inboxHigh is the most bytes of deliveries a loop's inbox takes
 	// before publishers feeding it are held: about 40,000 deliveries of
-	// 64-byte messages (424 bytes each: 72, a 224-byte Msg and its
-	// 128-byte buffer), or 127 of 64 KB ones (128 KiB buffers).
+	// 64-byte messages (424 bytes each: a 72-byte slot, a 224-byte Msg and
+	// its 128-byte buffer), or about 120 of 64 KB ones (128 KiB buffers).
 	inboxHigh = 16 << 20
 	// inboxLow is where held publishers are resumed.
 	inboxLow = inboxHigh / 2

@@ -83,9 +83,11 @@ type loopState struct {
 
 	// Cross-loop batches of deliveries, one open batch per destination loop,
 	// posted in Flush.
-	batches []*batch
-	dirty   []int
-	free    chan *batch // batches returned by the loops they were posted to
+	batches     []*batch
+	dirty       []int
+	spares      spareBatches // batches returned by the loops they were posted to
+	sparesTrim  *loop.Timer
+	sparesArmed bool
 }
 
 // batch carries deliveries from one loop to another in one mailbox post.
@@ -100,13 +102,22 @@ type batch struct {
 
 // freeBatches is how many spare batches a loop keeps per peer loop, and
 // maxFreeBatches how many in all (each holds maxBatch deliveries: 36 KiB).
-// With 4 per peer, BenchmarkPublishFanout (64 publishes a read to 100
-// subscribers on two loops) found the list empty and allocated batches
-// throughout.
+// A peer's inbox holds up to inboxHigh bytes of batches before this loop's
+// publishers are held: at most 92 full batches (36 KiB of slots plus 512
+// Msgs of the smallest class, 288 bytes each). With 8 spares per peer, a
+// loop feeding a peer at that bound found the list empty for most batches
+// and allocated 36 KiB for each (48 MB in a 2-loop fan-out of 3M
+// deliveries, half of all it allocated), which kept the GC running. Spares
+// that go unused are dropped (spareBatches.trim), so the list is only as
+// long as recent traffic needed.
 const (
-	freeBatches    = 8
-	maxFreeBatches = 32
+	freeBatches    = int(inboxHigh/(maxBatch*(deliveryCost+smallMsgCost))) + 1
+	maxFreeBatches = 4 * freeBatches
 )
+
+// smallMsgCost is what a Msg of the smallest size class counts (Msg.size),
+// the least a delivery in a batch can add to its cost.
+const smallMsgCost = int64(msgOverhead) + 64 // msgClasses[0]
 
 // maxBatch is the most deliveries a batch carries: a full batch is posted at
 // once instead of at Flush, so that a burst does not grow batches without
@@ -122,13 +133,13 @@ const maxBatchCost = inboxHigh / 16
 
 func newLoopState(b *Broker, l *loop.Loop) *loopState {
 	ls := &loopState{
-		b:    b,
-		l:    l,
-		idx:  l.Index(),
-		seen: make(map[*session]int),
-		enc:  make([]byte, 0, 4096),
-		free: make(chan *batch, min(freeBatches*b.opts.Loops, maxFreeBatches)),
-		home: newMsgHome(l),
+		b:      b,
+		l:      l,
+		idx:    l.Index(),
+		seen:   make(map[*session]int),
+		enc:    make([]byte, 0, 4096),
+		spares: spareBatches{ch: make(chan *batch, min(freeBatches*max(b.opts.Loops-1, 1), maxFreeBatches))},
+		home:   newMsgHome(l),
 	}
 	ls.inbox.waiting = make([]atomic.Bool, b.opts.Loops)
 	ls.avail = func(s *session) bool { return s != ls.exclude && s.isOnline() }
@@ -226,10 +237,7 @@ func (h *handler) Mail(l *loop.Loop, m any) {
 		clear(m.ds)
 		m.ds = m.ds[:0]
 		m.cost = 0
-		select {
-		case m.from.free <- m:
-		default: // the sender has enough spares
-		}
+		m.from.spares.put(m)
 	case *authResult:
 		m.cs.authDone(m.ok)
 	case *msgWake:
@@ -263,19 +271,23 @@ func (ls *loopState) enqueueRemote(d *delivery) {
 	to := int(d.s.owner)
 	bt := ls.batches[to]
 	if bt == nil {
-		select {
-		case bt = <-ls.free:
-		default:
+		if bt = ls.spares.get(); bt == nil {
 			// Full size at once: growing by append from 64 allocated
 			// four times for every batch a burst needed.
 			bt = &batch{from: ls, ds: make([]delivery, 0, maxBatch)}
 		}
+		if !ls.sparesArmed {
+			ls.armSpareTrim()
+		}
+		// The slots count whether used or not: a batch posted with one
+		// delivery still holds 36 KiB until its destination handles it.
+		bt.cost = int64(cap(bt.ds)) * deliveryCost
 		ls.batches[to] = bt
 		ls.dirty = append(ls.dirty, to)
 	}
 	d.m.ref()
 	bt.ds = append(bt.ds, *d)
-	bt.cost += deliveryCost + int64(d.m.size())
+	bt.cost += int64(d.m.size())
 	dest := ls.b.loops[to]
 	if len(bt.ds) >= maxBatch || bt.cost >= maxBatchCost {
 		ls.batches[to] = nil // still listed in dirty; flushBatches skips it
