@@ -21,17 +21,17 @@ import (
 // batch posted with one delivery holds them all) plus the size of the
 // message each delivery holds (counted again for every copy of one
 // message, so the count is at most too high), from the moment the batch is
-// posted (batches are posted at maxBatchCost bytes, so little goes unseen). When a loop
-// routing a PUBLISH finds a destination's inbox above inboxHigh, it stops
-// reading PUBLISH packets: each connection that brings one next is paused
-// (held) with that packet left unread, and TCP slows its client. The
-// loop registers as waiting on that destination, which mails it
-// (inboxResume) once its inbox has fallen below inboxLow; the loop then
-// resumes every connection it held. Packets read before
-// that PUBLISH still go through (the rest wait behind it), a holding loop
-// keeps handling its own mail, so two loops holding for each other both
-// drain, and a held client is not timed out for keep alive (sweep): the
-// broker, not the client, stopped reading.
+// posted (batches are posted at maxBatchCost bytes, so little goes
+// unseen). When a loop routing a PUBLISH finds a destination's inbox above
+// inboxHigh, it stops reading PUBLISH packets: each connection that brings
+// one next is paused (held) with that packet left unread, and TCP slows
+// its client. The loop registers as waiting on that destination, which
+// mails it (inboxResume) once its inbox has fallen below inboxLow; the
+// loop then resumes every connection it held. Packets read before that
+// PUBLISH still go through (the rest wait behind it), a holding loop keeps
+// handling its own mail, so two loops holding for each other both drain,
+// and a held client is not timed out for keep alive (sweep): the broker,
+// not the client, stopped reading.
 const (
 	// inboxHigh is the most bytes of deliveries a loop's inbox takes
 	// before publishers feeding it are held: about 40,000 deliveries of
@@ -49,8 +49,8 @@ const deliveryCost = int64(unsafe.Sizeof(delivery{}))
 // loop that posts to it, so it has cache lines of its own.
 type inboxState struct {
 	_ [64]byte
-	// n counts the bytes of deliveries posted to this loop and not yet
-	// handled (deliveryCost plus the message's size, each).
+	// n counts the bytes of batches posted to this loop and not yet
+	// handled (batch.cost: its slots plus each delivery's message).
 	n atomic.Int64
 	// anyWaiting is set when some loop waits for n to fall (waiting).
 	anyWaiting atomic.Bool

@@ -69,7 +69,8 @@ func TestPublisherHeldWhileOtherLoopIsBehind(t *testing.T) {
 	}
 	// A publish that finds the inbox full still finishes routing (50
 	// deliveries), and its loop's open batch goes out (512 deliveries or
-	// maxBatchCost bytes at most), each counted at 424 bytes here.
+	// maxBatchCost bytes at most), each counted at 424 bytes here in a
+	// full batch (its 72-byte slot and a 352-byte Msg).
 	limit := int64(broker.InboxHigh + 1<<20)
 	t.Logf("inbox peak %d bytes, publisher held %d times", peak.Load(), holds)
 	if peak.Load() > limit {
@@ -180,4 +181,46 @@ func drainingSubscribers(t *testing.T, addr, prefix, topic string, n int) (stop 
 		}
 		wg.Wait()
 	}
+}
+
+// TestSpareBatchesAgedAfterSlowPeer: loop 0 posts a burst of batches to a
+// loop 1 that takes many trim periods to work through them (slowReader).
+// When they come back, loop 0 must still age and drop them: they were last
+// needed before the quiet periods. (Found by a review: trimming stopped
+// while the batches were out, and those that came back were kept for good.)
+func TestSpareBatchesAgedAfterSlowPeer(t *testing.T) {
+	const trim = 40 * time.Millisecond
+	t.Cleanup(broker.SetMsgTrimEvery(trim))
+	b, addr := tb.StartBroker(t, broker.Options{Loops: 2, Auth: &slowReader{}})
+	defer drainingSubscribers(t, addr, "sp-sub", "slow/t", 20)()
+	p := tb.ConnectClient(t, addr, mqtt.Version311, idOnLoop("sp-pub", 0), true)
+	p.Conn.SetDeadline(time.Time{})
+
+	// 400 messages for 20 subscribers: 8,000 deliveries in about 16 batches,
+	// and 800 sleeps of 1 ms on loop 1, so most batches are out for 20
+	// periods or more.
+	pkt := mqtt.AppendPublish(nil, mqtt.Version311, &mqtt.Publish{Topic: []byte("slow/t"), Payload: make([]byte, 64)})
+	var burst []byte
+	for range 400 {
+		burst = append(burst, pkt...)
+	}
+	if _, err := p.Conn.Write(burst); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	spares := func() (int, int64) {
+		t.Helper()
+		n, out, err := broker.SpareBatches(ctx, b, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n, out
+	}
+	tb.WaitFor(t, 5*time.Second, func() bool { _, out := spares(); return out > 0 })
+	tb.WaitFor(t, 30*time.Second, func() bool { _, out := spares(); return out == 0 })
+	if n, _ := spares(); n == 0 {
+		t.Fatalf("no spare batches right after the burst came back: the test did not reach the case")
+	}
+	// Nothing takes a batch any more: within a few periods every spare goes.
+	tb.WaitFor(t, 50*trim, func() bool { n, _ := spares(); return n == 0 })
 }

@@ -68,3 +68,15 @@ func InboxHolds(ctx context.Context, b *Broker) (uint64, error) {
 	}
 	return n, err
 }
+
+// SpareBatches is how many spare batches loop i keeps for its posts to
+// other loops, and how many it has out.
+func SpareBatches(ctx context.Context, b *Broker, i int) (spares int, out int64, err error) {
+	r, err := askLoops(ctx, b, []int{i}, func(ls *loopState) [2]int64 {
+		return [2]int64{int64(len(ls.spares.ch)), ls.spares.out.Load()}
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	return int(r[0][0]), r[0][1], nil
+}

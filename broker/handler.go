@@ -104,19 +104,20 @@ type batch struct {
 // maxFreeBatches how many in all (each holds maxBatch deliveries: 36 KiB).
 // A peer's inbox holds up to inboxHigh bytes of batches before this loop's
 // publishers are held: at most 92 full batches (36 KiB of slots plus 512
-// Msgs of the smallest class, 288 bytes each). With 8 spares per peer, a
-// loop feeding a peer at that bound found the list empty for most batches
-// and allocated 36 KiB for each (48 MB in a 2-loop fan-out of 3M
-// deliveries, half of all it allocated), which kept the GC running. Spares
-// that go unused are dropped (spareBatches.trim), so the list is only as
-// long as recent traffic needed.
+// pooled Msgs of the smallest class, 288 bytes each). With 16 spares (8
+// per loop) a loop of two feeding the other at that bound found the list
+// empty for most batches and allocated 36 KiB for each (28 MB in a 2-loop
+// fan-out of 3M deliveries, half of all it allocated), which kept the GC
+// running. Spares that go unused are dropped (spareBatches.trim), so the
+// list is only as long as recent traffic needed.
 const (
 	freeBatches    = int(inboxHigh/(maxBatch*(deliveryCost+smallMsgCost))) + 1
 	maxFreeBatches = 4 * freeBatches
 )
 
-// smallMsgCost is what a Msg of the smallest size class counts (Msg.size),
-// the least a delivery in a batch can add to its cost.
+// smallMsgCost is what a pooled Msg of the smallest size class counts
+// (Msg.size). Unpooled ones ($SYS, wills) can count less, but they are
+// rare next to client PUBLISHes.
 const smallMsgCost = int64(msgOverhead) + 64 // msgClasses[0]
 
 // maxBatch is the most deliveries a batch carries: a full batch is posted at

@@ -1,5 +1,7 @@
 package broker
 
+import "sync/atomic"
+
 // spareBatches is a loop's list of batches handed back by the loops they
 // were posted to (batch). It is as long as the busiest recent exchange
 // needed: what stayed unused through a whole trim period (msgTrimEvery, as
@@ -12,11 +14,17 @@ type spareBatches struct {
 	ch   chan *batch
 	low  int  // fewest left in ch after a get since the last trim
 	took bool // get was called since the last trim
+	// out counts the batches this loop took or made and no loop has put
+	// back yet: while any are out, trimming goes on, so that those coming
+	// back after a long hold (a peer far behind) are aged too.
+	out atomic.Int64
 }
 
-// get returns a spare batch, or nil when there is none. Owner loop only.
+// get returns a spare batch, or nil when there is none (the caller makes
+// one). Either way a batch is out until put. Owner loop only.
 func (sp *spareBatches) get() *batch {
 	sp.took = true
+	sp.out.Add(1)
 	select {
 	case bt := <-sp.ch:
 		sp.low = min(sp.low, len(sp.ch))
@@ -28,22 +36,24 @@ func (sp *spareBatches) get() *batch {
 }
 
 // put hands bt back, emptied; when the list is full the GC takes it. Any
-// loop.
+// loop. It counts bt as back only once it is in ch, so a trim in between
+// sees it out and runs again.
 func (sp *spareBatches) put(bt *batch) {
 	select {
 	case sp.ch <- bt:
 	default:
 	}
+	sp.out.Add(-1)
 }
 
 // trim drops the spares that no get needed since the last trim (as many as
 // were never below low) and reports whether it should run again: while
-// spares are left to age, or batches may still be out. Owner loop only.
+// spares are left to age or batches are out. Owner loop only.
 func (sp *spareBatches) trim() (again bool) {
 	for n := min(sp.low, len(sp.ch)); n > 0; n-- {
 		<-sp.ch // only the owner receives: len(sp.ch) >= n
 	}
-	again = sp.took || len(sp.ch) > 0
+	again = sp.took || len(sp.ch) > 0 || sp.out.Load() > 0
 	sp.low, sp.took = len(sp.ch), false
 	return again
 }
