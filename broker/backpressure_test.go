@@ -45,11 +45,7 @@ func TestPublisherHeldWhileOtherLoopIsBehind(t *testing.T) {
 			}
 		}
 	}()
-	pkt := mqtt.AppendPublish(nil, mqtt.Version311, &mqtt.Publish{Topic: []byte("bp/t"), Payload: make([]byte, 64)})
-	var burst []byte
-	for range 100 {
-		burst = append(burst, pkt...)
-	}
+	burst := publishBurst("bp/t", 100)
 	p.Conn.SetWriteDeadline(time.Now().Add(20 * time.Second))
 	for range 200 { // 20,000 messages, 1 million deliveries
 		if _, err := p.Conn.Write(burst); err != nil {
@@ -118,11 +114,7 @@ func TestHeldClientKeepsItsKeepAlive(t *testing.T) {
 
 	p := tb.ConnectClient(t, addr, mqtt.Version311, idOnLoop("ka-pub", 0), true)
 	p.Conn.SetDeadline(time.Time{})
-	pkt := mqtt.AppendPublish(nil, mqtt.Version311, &mqtt.Publish{Topic: []byte("slow/t"), Payload: make([]byte, 64)})
-	var burst []byte
-	for range 100 {
-		burst = append(burst, pkt...)
-	}
+	burst := publishBurst("slow/t", 100)
 	go func() {
 		for range 15 { // 1,500 messages, 75,000 deliveries to slow loop 1
 			if _, err := p.Conn.Write(burst); err != nil {
@@ -153,6 +145,17 @@ func idOnLoop(prefix string, loop int) string {
 			return id
 		}
 	}
+}
+
+// publishBurst is n QoS 0 3.1.1 PUBLISH packets with 64-byte payloads to
+// topic, back to back, for one write.
+func publishBurst(topic string, n int) []byte {
+	pkt := mqtt.AppendPublish(nil, mqtt.Version311, &mqtt.Publish{Topic: []byte(topic), Payload: make([]byte, 64)})
+	var burst []byte
+	for range n {
+		burst = append(burst, pkt...)
+	}
+	return burst
 }
 
 // drainingSubscribers connects n 3.1.1 subscribers to topic at QoS 0, all on
@@ -199,12 +202,7 @@ func TestSpareBatchesAgedAfterSlowPeer(t *testing.T) {
 	// 400 messages for 20 subscribers: 8,000 deliveries in about 16 batches,
 	// and 800 sleeps of 1 ms on loop 1, so most batches are out for 20
 	// periods or more.
-	pkt := mqtt.AppendPublish(nil, mqtt.Version311, &mqtt.Publish{Topic: []byte("slow/t"), Payload: make([]byte, 64)})
-	var burst []byte
-	for range 400 {
-		burst = append(burst, pkt...)
-	}
-	if _, err := p.Conn.Write(burst); err != nil {
+	if _, err := p.Conn.Write(publishBurst("slow/t", 400)); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
