@@ -199,9 +199,9 @@ func TestSpareBatchesAgedAfterSlowPeer(t *testing.T) {
 	p := tb.ConnectClient(t, addr, mqtt.Version311, idOnLoop("sp-pub", 0), true)
 	p.Conn.SetDeadline(time.Time{})
 
-	// 400 messages for 20 subscribers: 8,000 deliveries in about 16 batches,
-	// and 800 sleeps of 1 ms on loop 1, so most batches are out for 20
-	// periods or more.
+	// 400 messages for 20 subscribers: 8,000 deliveries in at least 16
+	// batches, and 800 sleeps of 1 ms on loop 1 (about 20 periods), so the
+	// last batches come back many periods after the last was taken.
 	if _, err := p.Conn.Write(publishBurst("slow/t", 400)); err != nil {
 		t.Fatal(err)
 	}

@@ -236,8 +236,7 @@ func (h *handler) Mail(l *loop.Loop, m any) {
 		sh.end()
 		ls.handled(m.cost)
 		clear(m.ds)
-		m.ds = m.ds[:0]
-		m.cost = 0
+		m.ds = m.ds[:0] // cost is set again when enqueueRemote takes it
 		m.from.spares.put(m)
 	case *authResult:
 		m.cs.authDone(m.ok)

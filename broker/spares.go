@@ -11,9 +11,8 @@ import "sync/atomic"
 // ch is received from by the owner loop only and sent to by any loop, so
 // the owner sees at least as many as it last counted.
 type spareBatches struct {
-	ch   chan *batch
-	low  int  // fewest left in ch after a get since the last trim
-	took bool // get was called since the last trim
+	ch  chan *batch
+	low int // fewest left in ch after a get since the last trim
 	// out counts the batches this loop took or made and no loop has put
 	// back yet: while any are out, trimming goes on, so that those coming
 	// back after a long hold (a peer far behind) are aged too.
@@ -23,7 +22,6 @@ type spareBatches struct {
 // get returns a spare batch, or nil when there is none (the caller makes
 // one). Either way a batch is out until put. Owner loop only.
 func (sp *spareBatches) get() *batch {
-	sp.took = true
 	sp.out.Add(1)
 	select {
 	case bt := <-sp.ch:
@@ -48,14 +46,15 @@ func (sp *spareBatches) put(bt *batch) {
 
 // trim drops the spares that no get needed since the last trim (as many as
 // were never below low) and reports whether it should run again: while
-// spares are left to age or batches are out. Owner loop only.
+// spares are left to age or batches are out. (A batch taken since the last
+// trim is either still out or back in ch: ch is never empty after a put,
+// since put drops a batch only when ch is full.) Owner loop only.
 func (sp *spareBatches) trim() (again bool) {
 	for n := min(sp.low, len(sp.ch)); n > 0; n-- {
 		<-sp.ch // only the owner receives: len(sp.ch) >= n
 	}
-	again = sp.took || len(sp.ch) > 0 || sp.out.Load() > 0
-	sp.low, sp.took = len(sp.ch), false
-	return again
+	sp.low = len(sp.ch)
+	return sp.low > 0 || sp.out.Load() > 0
 }
 
 // armSpareTrim starts the timer that trims ls.spares, when this loop takes
