@@ -158,7 +158,7 @@ func runFlow(cfg flowConfig, res *result) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.err = s.run(cfg, base, perSub)
+			s.err = s.run(cfg, base)
 		}()
 	}
 	start := time.Now()
@@ -290,7 +290,7 @@ func dialRaw(addr string, deadline time.Time, output bool) (*client, error) {
 }
 
 // run is the subscriber's goroutine: count, acknowledge, and record latency.
-func (s *flowSub) run(cfg flowConfig, base time.Time, perSub int64) error {
+func (s *flowSub) run(cfg flowConfig, base time.Time) error {
 	c := s.c
 	var pv publishView
 	var now int64
